@@ -1,0 +1,449 @@
+// UmbraClient: the whole protocol client with no DOM. Accounts and vault, directory and pins,
+// conversations and the live connection. The UI only renders its signals.
+import { signal, type ReadonlySignal } from '@preact/signals-core';
+import {
+  AccountResponse,
+  ConversationListResponse,
+  ConversationSummary,
+  KDF_DEFAULT,
+  OkResponse,
+  PublicKeysWire,
+  SaltResponse,
+  UmbraError,
+  VaultUpdateResponse,
+  checkKdfParams,
+  deriveAccountKeys,
+  deriveMasterKey,
+  equalBytes,
+  fromB64,
+  generateIdentity,
+  identityFromSecrets,
+  initCrypto,
+  openVault,
+  publicKeysOf,
+  randomBytes,
+  randomKey,
+  randomSalt,
+  sealVault,
+  signGenesis,
+  toB64,
+  wipe,
+  wrapConversationKey,
+  type GenesisStatement,
+  type IdentityKeys,
+  type PlainEvent,
+  type ServerFrame,
+} from '../../shared/index.ts';
+import { Conversation, SecurityStats, type ChatMessage } from './conversation.ts';
+import { Directory, type IdentityAlert } from './directory.ts';
+import { HttpApi } from './http.ts';
+import { checkPasswordPolicy } from './password-policy.ts';
+import type { Platform } from './platform.ts';
+import { Transport, type ConnectionStatus } from './transport.ts';
+
+/** What is kept in the platform store (IndexedDB in the browser) while logged in. */
+interface StoredAccount {
+  username: string;
+  signingSecret: Uint8Array;
+  agreementSecret: Uint8Array;
+  vaultKey: Uint8Array;
+  vaultVersion: number;
+  pins: Record<string, Uint8Array>;
+}
+
+const ACCOUNT_KEY = 'account';
+
+export interface ClientOptions {
+  /** The relay's base URL, e.g. `http://127.0.0.1:8080`. */
+  baseUrl: string;
+  platform: Platform;
+  requestTimeoutMs?: number;
+  pingIntervalMs?: number;
+  now?: () => number;
+}
+
+/** Progress of the slow steps (key derivation), for the UI. */
+export type Progress = 'checking-password' | 'deriving-keys' | 'generating-keys' | 'contacting-relay' | 'opening-vault';
+
+export class UmbraClient {
+  readonly http: HttpApi;
+  readonly stats = new SecurityStats();
+  private account: StoredAccount | null = null;
+  private identity: IdentityKeys | null = null;
+  private transport: Transport | null = null;
+  private directoryInstance: Directory | null = null;
+  private readonly conversationMap = new Map<string, Conversation>();
+  private readonly meSignal = signal<string | null>(null);
+  private readonly conversationsSignal = signal<Conversation[]>([]);
+  private readonly statusSignal = signal<ConnectionStatus>('offline');
+  private readonly alertsSignal = signal<IdentityAlert[]>([]);
+  private readonly now: () => number;
+  private unsubscribers: (() => void)[] = [];
+
+  constructor(private readonly o: ClientOptions) {
+    this.http = new HttpApi(o.baseUrl, o.platform);
+    this.now = o.now ?? Date.now;
+  }
+
+  /** The signed-in username, or null. */
+  get me(): ReadonlySignal<string | null> {
+    return this.meSignal;
+  }
+  get conversations(): ReadonlySignal<Conversation[]> {
+    return this.conversationsSignal;
+  }
+  get status(): ReadonlySignal<ConnectionStatus> {
+    return this.statusSignal;
+  }
+  /** Contacts whose key changed; sending to them is blocked until accepted. */
+  get identityAlerts(): ReadonlySignal<IdentityAlert[]> {
+    return this.alertsSignal;
+  }
+  get directory(): Directory {
+    if (!this.directoryInstance) throw new UmbraError('unauthorized', 'log in first');
+    return this.directoryInstance;
+  }
+  get identityKey(): Uint8Array {
+    if (!this.identity) throw new UmbraError('unauthorized', 'log in first');
+    return this.identity.signing.publicKey;
+  }
+
+  // ---- accounts --------------------------------------------------------------------------
+
+  /** Creates an account: keys are born here; the relay gets public keys, an auth key and a sealed vault. */
+  async signUp(username: string, password: string, onProgress?: (p: Progress) => void): Promise<void> {
+    await initCrypto();
+    onProgress?.('checking-password');
+    await checkPasswordPolicy(password, username);
+    onProgress?.('deriving-keys');
+    const salt = randomSalt();
+    const kdf = { ...KDF_DEFAULT };
+    const master = deriveMasterKey(password, salt, kdf);
+    const { authKey, vaultKey } = deriveAccountKeys(master, username);
+    wipe(master);
+    onProgress?.('generating-keys');
+    const identity = generateIdentity();
+    const pub = publicKeysOf(identity, username);
+    const vault = sealVault(vaultKey, username, {
+      signingSecret: identity.signing.secretKey,
+      agreementSecret: identity.agreement.secretKey,
+      pins: {},
+    });
+    onProgress?.('contacting-relay');
+    const res = await this.http.post(
+      '/api/auth/signup',
+      {
+        username,
+        salt: toB64(salt),
+        kdf,
+        authKey: toB64(authKey),
+        keys: { username, identityKey: toB64(pub.identityKey), x25519Key: toB64(pub.x25519Key), x25519Sig: toB64(pub.x25519Sig) },
+        vault: toB64(vault),
+      },
+      AccountResponse,
+    );
+    wipe(authKey);
+    await this.begin({ username, signingSecret: identity.signing.secretKey, agreementSecret: identity.agreement.secretKey, vaultKey, vaultVersion: res.vaultVersion, pins: {} });
+  }
+
+  /** Logs in on any device: the vault from the relay is opened with the password-derived vault key. */
+  async logIn(username: string, password: string, onProgress?: (p: Progress) => void): Promise<void> {
+    await initCrypto();
+    onProgress?.('contacting-relay');
+    const { salt, kdf } = await this.http.post('/api/auth/salt', { username }, SaltResponse);
+    checkKdfParams(kdf);
+    onProgress?.('deriving-keys');
+    const master = deriveMasterKey(password, fromB64(salt), kdf);
+    const { authKey, vaultKey } = deriveAccountKeys(master, username);
+    wipe(master);
+    onProgress?.('contacting-relay');
+    const res = await this.http.post('/api/auth/login', { username, authKey: toB64(authKey) }, AccountResponse);
+    wipe(authKey);
+    onProgress?.('opening-vault');
+    const contents = openVault(vaultKey, username, fromB64(res.vault));
+    await this.begin({
+      username,
+      signingSecret: contents.signingSecret,
+      agreementSecret: contents.agreementSecret,
+      vaultKey,
+      vaultVersion: res.vaultVersion,
+      pins: contents.pins,
+    });
+  }
+
+  /** After a page reload: resumes if the session cookie and the stored keys are both still there. */
+  async resume(): Promise<boolean> {
+    await initCrypto();
+    const stored = await this.o.platform.store.get<StoredAccount>(ACCOUNT_KEY);
+    if (!stored) return false;
+    try {
+      const me = await this.http.get('/api/me', AccountResponse);
+      if (me.username !== stored.username) throw new UmbraError('unauthorized', 'another account is signed in');
+      await this.begin(stored);
+      return true;
+    } catch (err) {
+      if (err instanceof UmbraError && err.code === 'unauthorized') {
+        await this.o.platform.store.delete(ACCOUNT_KEY);
+        return false;
+      }
+      throw err;
+    }
+  }
+
+  async logOut(): Promise<void> {
+    try {
+      await this.http.post('/api/auth/logout', {}, OkResponse);
+    } finally {
+      await this.forget();
+    }
+  }
+
+  private async forget(): Promise<void> {
+    for (const u of this.unsubscribers.splice(0)) u();
+    this.transport?.stop();
+    this.transport = null;
+    if (this.identity) {
+      wipe(this.identity.signing.secretKey);
+      wipe(this.identity.agreement.secretKey);
+    }
+    this.identity = null;
+    this.account = null;
+    this.directoryInstance = null;
+    this.conversationMap.clear();
+    this.conversationsSignal.value = [];
+    this.meSignal.value = null;
+    this.statusSignal.value = 'offline';
+    this.alertsSignal.value = [];
+    this.http.forgetSession();
+    await this.o.platform.store.clear();
+  }
+
+  private async begin(account: StoredAccount): Promise<void> {
+    const identity = identityFromSecrets(account.signingSecret, account.agreementSecret);
+    this.account = account;
+    this.identity = identity;
+    await this.o.platform.store.set(ACCOUNT_KEY, account);
+    const directory = new Directory(this.http, { pins: () => this.account?.pins ?? {}, savePins: (p) => this.savePins(p) });
+    this.directoryInstance = directory;
+    this.unsubscribers.push(directory.alerts.subscribe((a) => (this.alertsSignal.value = a)));
+    // The relay must publish our own keys unchanged; otherwise others would encrypt to someone else.
+    const self = await this.http.get(`/api/users/${account.username}`, PublicKeysWire);
+    if (!equalBytes(fromB64(self.identityKey), identity.signing.publicKey) || !equalBytes(fromB64(self.x25519Key), identity.agreement.publicKey)) {
+      throw new UmbraError('identity_changed', 'the relay publishes keys for you that are not yours');
+    }
+    this.meSignal.value = account.username;
+    const base = new URL(this.o.baseUrl);
+    const wsUrl = `${base.protocol === 'https:' ? 'wss:' : 'ws:'}//${base.host}/ws`;
+    const transport = new Transport({
+      url: wsUrl,
+      open: (url) => {
+        const headers: Record<string, string> = {};
+        if (this.o.platform.manageCookies) {
+          headers.origin = this.http.origin;
+          const cookie = this.http.cookieHeader();
+          if (cookie) headers.cookie = cookie;
+        }
+        return this.o.platform.openSocket(url, headers);
+      },
+      onConnected: () => this.onConnected(),
+      onPush: (f) => this.onPush(f),
+      requestTimeoutMs: this.o.requestTimeoutMs,
+      pingIntervalMs: this.o.pingIntervalMs,
+    });
+    this.transport = transport;
+    this.unsubscribers.push(transport.status.subscribe((s) => (this.statusSignal.value = s)));
+    transport.start();
+    await transport.whenOnline();
+  }
+
+  private async onConnected(): Promise<void> {
+    const hello = await this.transport!.request({ t: 'hello' }, 'hello');
+    for (const { conv, lastSeq } of hello.convs) {
+      const known = this.conversationMap.get(conv);
+      if (!known) await this.loadConversation(conv);
+      else if (lastSeq > known.relaySeq) void known.catchUp().catch(() => {});
+    }
+  }
+
+  private onPush(frame: ServerFrame): void {
+    switch (frame.t) {
+      case 'env':
+        this.conversationMap.get(frame.conv)?.onPush(frame.item);
+        if (!this.conversationMap.has(frame.conv)) void this.loadConversation(frame.conv).catch(() => {});
+        return;
+      case 'conv':
+        void this.loadConversation(frame.conv).catch(() => {});
+        return;
+      default:
+        return; // replies are matched by id in the transport
+    }
+  }
+
+  private loading = new Map<string, Promise<Conversation>>();
+
+  private loadConversation(id: string): Promise<Conversation> {
+    const existing = this.conversationMap.get(id);
+    if (existing) return Promise.resolve(existing);
+    let p = this.loading.get(id);
+    if (!p) {
+      p = (async () => {
+        const summary = await this.http.get(`/api/conversations/${id}`, ConversationSummary);
+        const conv = await this.openSummary(summary);
+        await conv.loadLatest();
+        return conv;
+      })().finally(() => this.loading.delete(id));
+      this.loading.set(id, p);
+    }
+    return p;
+  }
+
+  private async openSummary(summary: ConversationSummary): Promise<Conversation> {
+    const conv = await Conversation.open(summary, {
+      me: { username: this.account!.username, keys: this.identity! },
+      directory: this.directory,
+      http: this.http,
+      transport: this.transport!,
+      stats: this.stats,
+      now: this.now,
+    });
+    this.conversationMap.set(summary.id, conv);
+    this.conversationsSignal.value = [...this.conversationMap.values()];
+    return conv;
+  }
+
+  // ---- conversations ---------------------------------------------------------------------
+
+  conversation(id: string): Conversation | undefined {
+    return this.conversationMap.get(id);
+  }
+
+  /** The direct conversation with `username`, if one exists. */
+  directWith(username: string): Conversation | undefined {
+    return [...this.conversationMap.values()].find((c) => c.members.length === 2 && c.members.includes(username));
+  }
+
+  /**
+   * Starts (or returns the existing) private conversation with `username`: a fresh key, wrapped
+   * for both members' verified X25519 keys, and a genesis statement signed by us.
+   */
+  async startConversation(username: string): Promise<Conversation> {
+    const me = this.account!.username;
+    if (username === me) throw new UmbraError('bad_request', 'you cannot start a conversation with yourself');
+    const existing = this.directWith(username);
+    if (existing) return existing;
+    const peer = await this.directory.lookup(username, true);
+    const id = toB64(randomBytes(16));
+    const mine = { username: me, identityKey: this.identity!.signing.publicKey, x25519Key: this.identity!.agreement.publicKey };
+    const members = [mine, peer].sort((a, b) => (a.username < b.username ? -1 : 1));
+    const genesis: GenesisStatement = {
+      v: 1,
+      kind: 'genesis',
+      conv: id,
+      convKind: 'direct',
+      createdBy: me,
+      createdAt: this.now(),
+      members: members.map((m) => ({ username: m.username, identityKey: toB64(m.identityKey) })),
+    };
+    const signed = signGenesis(genesis, this.identity!.signing.secretKey);
+    const key = randomKey();
+    const keys = members.map((m) => {
+      const w = wrapConversationKey(key, m.x25519Key, { conv: id, epoch: 0, recipient: m.username, wrappedBy: me }, this.identity!.signing.secretKey);
+      return { conv: id, epoch: 0, recipient: m.username, wrappedBy: me, wrapped: toB64(w.wrapped), sig: toB64(w.sig) };
+    });
+    wipe(key);
+    // Registered before the request so a `conv` push for this id waits for this same object.
+    const creating = (async () => {
+      const summary = await this.http.post(
+        '/api/conversations',
+        { id, kind: 'direct', members: members.map((m) => m.username), genesis: { statement: signed.statement, sig: toB64(signed.sig) }, keys },
+        ConversationSummary,
+      );
+      const conv = await this.openSummary(summary);
+      await conv.loadLatest();
+      return conv;
+    })().finally(() => this.loading.delete(id));
+    this.loading.set(id, creating);
+    try {
+      return await creating;
+    } catch (err) {
+      // Someone started it first (the other person, or us on another device): use that one.
+      if (err instanceof UmbraError && err.code === 'conflict') {
+        await this.refreshConversations();
+        const found = this.directWith(username);
+        if (found) return found;
+      }
+      throw err;
+    }
+  }
+
+  /** Reloads the conversation list from the relay, opening any not yet known. */
+  async refreshConversations(): Promise<void> {
+    const list = await this.http.get('/api/conversations', ConversationListResponse);
+    for (const s of list.conversations) {
+      if (!this.conversationMap.has(s.id)) {
+        const conv = await this.openSummary(s);
+        await conv.loadLatest();
+      }
+    }
+  }
+
+  /** Sends a text message; resolves once the relay has stored it durably. */
+  sendText(convId: string, body: string): Promise<ChatMessage> {
+    return this.send(convId, { kind: 'text', body });
+  }
+
+  send(convId: string, event: PlainEvent): Promise<ChatMessage> {
+    const conv = this.conversationMap.get(convId);
+    if (!conv) return Promise.reject(new UmbraError('not_found', 'no such conversation'));
+    return conv.send(event);
+  }
+
+  /** The 60-digit safety number with a contact, and the text of its QR code. */
+  safetyNumber(username: string): { digits: string; qr: string } {
+    return this.directory.safetyNumberWith({ username: this.account!.username, identityKey: this.identity!.signing.publicKey }, username);
+  }
+
+  async acceptIdentityChange(username: string): Promise<void> {
+    await this.directory.acceptNewKey(username);
+  }
+
+  /** Stops the connection without logging out (tests and bots). */
+  disconnect(): void {
+    this.transport?.stop();
+  }
+
+  /** Reconnects after disconnect(); resumes every conversation from its last sequence number. */
+  async reconnect(): Promise<void> {
+    if (!this.transport) throw new UmbraError('unauthorized', 'log in first');
+    this.transport.start();
+    await this.transport.whenOnline();
+  }
+
+  /** Saves pins locally and in the vault, merging with changes made on other devices. */
+  private async savePins(pins: Record<string, Uint8Array>): Promise<void> {
+    const account = this.account!;
+    account.pins = { ...account.pins, ...pins };
+    await this.o.platform.store.set(ACCOUNT_KEY, account);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const sealed = sealVault(account.vaultKey, account.username, {
+        signingSecret: account.signingSecret,
+        agreementSecret: account.agreementSecret,
+        pins: account.pins,
+      });
+      try {
+        const res = await this.http.put('/api/vault', { vault: toB64(sealed), expectedVersion: account.vaultVersion }, VaultUpdateResponse);
+        account.vaultVersion = res.vaultVersion;
+        await this.o.platform.store.set(ACCOUNT_KEY, account);
+        return;
+      } catch (err) {
+        if (!(err instanceof UmbraError && err.code === 'conflict')) throw err;
+        const latest = await this.http.get('/api/me', AccountResponse);
+        const theirs = openVault(account.vaultKey, account.username, fromB64(latest.vault));
+        // Merge: other devices' pins are kept; the pins this call sets win for their usernames.
+        account.pins = { ...theirs.pins, ...pins };
+        account.vaultVersion = latest.vaultVersion;
+      }
+    }
+    throw new UmbraError('conflict', 'could not save contact keys to your vault; try again');
+  }
+}

@@ -1,0 +1,7 @@
+// The ordered list of migrations; names sort in the order they run.
+import type { Migration } from 'kysely';
+import * as m0001 from './0001_initial.ts';
+
+export const migrations: Record<string, Migration> = {
+  '0001_initial': m0001,
+};

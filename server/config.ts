@@ -1,0 +1,100 @@
+// The relay's settings: defaults, and how the environment overrides them.
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+
+export interface RelayConfig {
+  /** Folder for the SQLite file and the relay secret. */
+  dataDir: string;
+  port: number;
+  host: string;
+  /** Folder of the built web client; null serves no page (API only). */
+  webDir: string | null;
+  /** Origins allowed besides the relay's own (same host). */
+  allowedOrigins: string[];
+  /** Set the Secure flag on the session cookie (on behind HTTPS). */
+  secureCookies: boolean;
+  sessionTtlMs: number;
+  /** Where structured logs go (stdout by default). */
+  logStream: Writable | undefined;
+  logLevel: string;
+  limits: {
+    maxHeaders: number;
+    maxHeaderBytes: number;
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    maxFrameBytes: number;
+    maxFragments: number;
+    /** Frames per second a connection may send, and its burst. */
+    frameRate: number;
+    frameBurst: number;
+    maxConnectionsPerAddress: number;
+    /** A receiver whose unsent buffer passes this many bytes is dropped. */
+    maxBufferedBytes: number;
+    pingIntervalMs: number;
+  };
+  throttle: {
+    /** Failed log-ins per account, and per address, within the window. */
+    accountFailures: number;
+    addressFailures: number;
+    windowMs: number;
+    /** Sign-ups per address within the window. */
+    signupsPerAddress: number;
+  };
+  /** Clock, replaceable in tests. */
+  now: () => number;
+}
+
+export function defaultConfig(overrides: Partial<RelayConfig> = {}): RelayConfig {
+  const base: RelayConfig = {
+    dataDir: path.resolve('data'),
+    port: 8080,
+    host: '127.0.0.1',
+    webDir: null,
+    allowedOrigins: [],
+    secureCookies: false,
+    sessionTtlMs: 30 * 24 * 3600 * 1000,
+    logStream: undefined,
+    logLevel: 'info',
+    limits: {
+      maxHeaders: 64,
+      maxHeaderBytes: 16 * 1024,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      maxFrameBytes: 128 * 1024,
+      maxFragments: 32,
+      frameRate: 50,
+      frameBurst: 200,
+      maxConnectionsPerAddress: 50,
+      maxBufferedBytes: 4 * 1024 * 1024,
+      pingIntervalMs: 30_000,
+    },
+    throttle: {
+      accountFailures: 10,
+      addressFailures: 50,
+      windowMs: 15 * 60 * 1000,
+      signupsPerAddress: 20,
+    },
+    now: Date.now,
+  };
+  return {
+    ...base,
+    ...overrides,
+    limits: { ...base.limits, ...overrides.limits },
+    throttle: { ...base.throttle, ...overrides.throttle },
+  };
+}
+
+/** Reads DATA_DIR, PORT, HOST, WEB_DIR, ALLOWED_ORIGINS, SECURE_COOKIES, LOG_LEVEL. */
+export function configFromEnv(env: NodeJS.ProcessEnv, webDir: string | null): RelayConfig {
+  const port = env.PORT ? Number(env.PORT) : 8080;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be 0..65535, got ${env.PORT}`);
+  return defaultConfig({
+    dataDir: path.resolve(env.DATA_DIR ?? 'data'),
+    port,
+    host: env.HOST ?? '127.0.0.1',
+    webDir,
+    allowedOrigins: (env.ALLOWED_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    secureCookies: env.SECURE_COOKIES === '1',
+    logLevel: env.LOG_LEVEL ?? 'info',
+  });
+}

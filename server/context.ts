@@ -1,0 +1,65 @@
+// What every HTTP handler can reach: the store, config, logger, hub, and request helpers.
+import type { HttpBindings } from '@hono/node-server';
+import type { Context } from 'hono';
+import type { Selectable } from 'kysely';
+import type { z } from 'zod';
+import { UmbraError } from '../shared/index.ts';
+import type { RelayConfig } from './config.ts';
+import type { DB } from './db.ts';
+import type { Logger } from './log.ts';
+import type { RelayStore } from './store.ts';
+import type { Throttle } from './throttle.ts';
+
+export type UserRow = Selectable<DB['users']>;
+
+/** What the HTTP side asks of the WebSocket side. */
+export interface HubPort {
+  /** Tells members' live connections that a conversation they belong to now exists. */
+  conversationCreated(convId: string, memberIds: number[]): void;
+  /** Closes every connection opened with this session. */
+  endSession(sessionHash: Buffer): void;
+}
+
+export interface Services {
+  store: RelayStore;
+  config: RelayConfig;
+  log: Logger;
+  hub: HubPort;
+  secret: Buffer;
+  throttles: { loginAccount: Throttle; loginAddress: Throttle; signupAddress: Throttle };
+}
+
+export type AppEnv = {
+  Bindings: HttpBindings;
+  Variables: { user: UserRow; sessionHash: Buffer };
+};
+
+export type Ctx = Context<AppEnv>;
+
+/** Parses a JSON body against its schema; a malformed or invalid body is `bad_request`. */
+export async function readBody<S extends z.ZodType>(c: Ctx, schema: S): Promise<z.infer<S>> {
+  const type = c.req.header('content-type') ?? '';
+  if (!/^application\/json(;|$)/i.test(type)) throw new UmbraError('unsupported_media_type', 'send the body as application/json');
+  let raw: unknown;
+  try {
+    raw = await c.req.json();
+  } catch (err) {
+    if (err instanceof UmbraError) throw err;
+    throw new UmbraError('bad_request', 'body is not valid JSON');
+  }
+  return parseWith(schema, raw);
+}
+
+export function parseWith<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> {
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue?.path.length ? issue.path.join('.') : 'body';
+    throw new UmbraError('bad_request', `${where}: ${issue?.message ?? 'invalid'}`);
+  }
+  return result.data;
+}
+
+export function clientAddress(c: Ctx): string {
+  return c.env.incoming.socket.remoteAddress ?? 'unknown';
+}

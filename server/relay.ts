@@ -1,0 +1,94 @@
+// Starts the relay: database, HTTP server with its limits, WebSocket hub. Used by main.ts and tests.
+import { createAdaptorServer } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { initCrypto } from '../shared/index.ts';
+import { createApp } from './app.ts';
+import type { RelayConfig } from './config.ts';
+import type { Services } from './context.ts';
+import { openDb, type OpenedDb } from './db.ts';
+import { createLogger, type Logger } from './log.ts';
+import { loadRelaySecret } from './secrets.ts';
+import { RelayStore } from './store.ts';
+import { Throttle } from './throttle.ts';
+import { Hub } from './ws/hub.ts';
+
+export interface RunningRelay {
+  url: string;
+  port: number;
+  db: OpenedDb;
+  store: RelayStore;
+  hub: Hub;
+  log: Logger;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
+  await initCrypto();
+  const log = createLogger(config.logLevel, config.logStream);
+  const db = await openDb(config.dataDir);
+  const store = new RelayStore(db, config.now);
+  const t = config.throttle;
+  const services: Services = {
+    store,
+    config,
+    log,
+    secret: loadRelaySecret(config.dataDir),
+    throttles: {
+      loginAccount: new Throttle(t.accountFailures, t.windowMs, config.now),
+      loginAddress: new Throttle(t.addressFailures, t.windowMs, config.now),
+      signupAddress: new Throttle(t.signupsPerAddress, t.windowMs, config.now),
+    },
+    hub: undefined as unknown as Hub,
+  };
+  const hub = new Hub(services);
+  services.hub = hub;
+
+  const app = createApp(services);
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    serverOptions: { maxHeaderSize: config.limits.maxHeaderBytes },
+  }) as Server;
+  server.maxHeadersCount = config.limits.maxHeaders + 1;
+  server.headersTimeout = config.limits.headersTimeoutMs;
+  server.requestTimeout = config.limits.requestTimeoutMs;
+  server.keepAliveTimeout = 5_000;
+  server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));
+  server.on('clientError', (err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+    log.info({ event: 'client_error', code: (err as NodeJS.ErrnoException).code }, 'malformed or timed-out request');
+  });
+
+  const housekeeping = setInterval(() => {
+    store.deleteExpiredSessions();
+    for (const th of Object.values(services.throttles)) th.prune();
+  }, 60_000);
+  housekeeping.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  log.info({ event: 'listening', port, synchronous: 'FULL', journal: 'wal' }, 'relay started');
+
+  return {
+    url,
+    port,
+    db,
+    store,
+    hub,
+    log,
+    server,
+    close: async () => {
+      clearInterval(housekeeping);
+      hub.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await db.close();
+    },
+  };
+}

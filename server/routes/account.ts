@@ -1,0 +1,16 @@
+// The signed-in account: who am I, and the encrypted vault.
+import { Hono } from 'hono';
+import { VaultUpdateRequest, fromB64 } from '../../shared/index.ts';
+import { readBody, type AppEnv, type Services } from '../context.ts';
+import { accountOf } from './auth.ts';
+
+export function accountRoutes(s: Services): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.get('/me', (c) => c.json(accountOf(c.get('user'))));
+  app.put('/vault', async (c) => {
+    const body = await readBody(c, VaultUpdateRequest);
+    const vaultVersion = s.store.updateVault(c.get('user').id, fromB64(body.vault), body.expectedVersion);
+    return c.json({ vaultVersion });
+  });
+  return app;
+}

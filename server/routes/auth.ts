@@ -1,0 +1,123 @@
+// Sign-up, salt, log-in, log-out. The relay sees an authentication key derived from the
+// password, never the password; it stores only a keyed hash of that key (docs/PROTOCOL.md §Accounts).
+import crypto from 'node:crypto';
+import { Hono } from 'hono';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import {
+  AccountResponse,
+  KDF_DEFAULT,
+  KDF_MIN,
+  LoginRequest,
+  SaltRequest,
+  SignupRequest,
+  UmbraError,
+  fromB64,
+  toB64,
+  verifyPublicKeys,
+} from '../../shared/index.ts';
+import { clientAddress, readBody, type AppEnv, type Ctx, type Services, type UserRow } from '../context.ts';
+import { hmac } from '../secrets.ts';
+import { SESSION_COOKIE, hashSessionToken, newSessionToken } from '../sessions.ts';
+
+const AUTH_HASH_LABEL = 'umbra/relay/auth-hash';
+const DECOY_SALT_LABEL = 'umbra/relay/decoy-salt';
+
+export function authRoutes(s: Services): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  // Same status, shape and work for known and unknown usernames (docs/THREAT-MODEL.md §Enumeration).
+  app.post('/salt', async (c) => {
+    const { username } = await readBody(c, SaltRequest);
+    const user = s.store.userByName(username);
+    const decoy = hmac(s.secret, DECOY_SALT_LABEL, username).subarray(0, 16);
+    const salt = user ? user.salt : decoy;
+    const kdf = user ? { alg: 'argon2id13' as const, ops: user.kdf_ops, memKiB: user.kdf_mem_kib } : { ...KDF_DEFAULT };
+    return c.json({ salt: toB64(salt), kdf });
+  });
+
+  app.post('/signup', async (c) => {
+    const address = clientAddress(c);
+    const wait = s.throttles.signupAddress.retryAfter(address);
+    if (wait) throw new UmbraError('rate_limited', 'too many sign-ups from this address; try again later', wait);
+    const body = await readBody(c, SignupRequest);
+    if (body.keys.username !== body.username) throw new UmbraError('bad_request', 'keys.username must equal username');
+    if (body.kdf.ops < KDF_MIN.ops || body.kdf.memKiB < KDF_MIN.memKiB) {
+      throw new UmbraError('weak_kdf_params', 'Argon2id parameters are below the minimum');
+    }
+    const keys = {
+      username: body.username,
+      identityKey: fromB64(body.keys.identityKey),
+      x25519Key: fromB64(body.keys.x25519Key),
+      x25519Sig: fromB64(body.keys.x25519Sig),
+    };
+    if (!verifyPublicKeys(keys)) throw new UmbraError('bad_request', 'keys.x25519Sig does not verify under keys.identityKey');
+    s.throttles.signupAddress.record(address);
+    const userId = s.store.createUser({
+      username: body.username,
+      salt: fromB64(body.salt),
+      kdfOps: body.kdf.ops,
+      kdfMemKiB: body.kdf.memKiB,
+      authHash: hmac(s.secret, AUTH_HASH_LABEL, fromB64(body.authKey)),
+      identityKey: keys.identityKey,
+      x25519Key: keys.x25519Key,
+      x25519Sig: keys.x25519Sig,
+      vault: fromB64(body.vault),
+    });
+    startSession(c, s, userId);
+    s.log.info({ event: 'signup' }, 'account created');
+    const user = s.store.userById(userId)!;
+    return c.json(accountOf(user), 201);
+  });
+
+  app.post('/login', async (c) => {
+    const address = clientAddress(c);
+    const body = await readBody(c, LoginRequest);
+    const accountKey = `acct:${body.username}`;
+    const wait = Math.max(s.throttles.loginAccount.retryAfter(accountKey), s.throttles.loginAddress.retryAfter(address));
+    if (wait) throw new UmbraError('rate_limited', 'too many failed log-ins; try again later', wait);
+    const user = s.store.userByName(body.username);
+    const presented = hmac(s.secret, AUTH_HASH_LABEL, fromB64(body.authKey));
+    // Compare against a stand-in for unknown users so both paths do the same work.
+    const stored = user?.auth_hash ?? hmac(s.secret, DECOY_SALT_LABEL, `no-user:${body.username}`);
+    const ok = crypto.timingSafeEqual(presented, stored) && user !== undefined;
+    if (!ok || !user) {
+      s.throttles.loginAccount.record(accountKey);
+      s.throttles.loginAddress.record(address);
+      s.log.info({ event: 'login_failed' }, 'log-in refused');
+      throw new UmbraError('invalid_credentials', 'wrong username or password');
+    }
+    s.throttles.loginAccount.clear(accountKey);
+    startSession(c, s, user.id);
+    s.log.info({ event: 'login' }, 'logged in');
+    return c.json(accountOf(user));
+  });
+
+  app.post('/logout', (c) => {
+    const token = getCookie(c, SESSION_COOKIE);
+    if (token) {
+      const hash = hashSessionToken(token);
+      s.store.deleteSession(hash);
+      s.hub.endSession(hash);
+    }
+    deleteCookie(c, SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'Strict', secure: s.config.secureCookies });
+    return c.json({ ok: true as const });
+  });
+
+  return app;
+}
+
+function startSession(c: Ctx, s: Services, userId: number): void {
+  const { token, hash } = newSessionToken();
+  s.store.createSession(hash, userId, s.config.sessionTtlMs);
+  setCookie(c, SESSION_COOKIE, token, {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'Strict',
+    secure: s.config.secureCookies,
+    maxAge: Math.floor(s.config.sessionTtlMs / 1000),
+  });
+}
+
+export function accountOf(user: UserRow): AccountResponse {
+  return { username: user.username, vault: toB64(user.vault), vaultVersion: user.vault_version };
+}

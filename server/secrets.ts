@@ -1,0 +1,25 @@
+// The relay's own secret (for auth-key hashing and decoy salts), kept in the data folder.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export const SECRET_FILE = 'relay-secret';
+
+/** Reads DATA_DIR/relay-secret, creating a random 32-byte one (mode 0600) on first start. */
+export function loadRelaySecret(dataDir: string): Buffer {
+  const file = path.join(dataDir, SECRET_FILE);
+  try {
+    const existing = fs.readFileSync(file);
+    if (existing.length !== 32) throw new Error(`${file} must hold 32 bytes, found ${existing.length}`);
+    return existing;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const secret = crypto.randomBytes(32);
+    fs.writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });
+    return secret;
+  }
+}
+
+export function hmac(secret: Buffer, label: string, data: Uint8Array | string): Buffer {
+  return crypto.createHmac('sha256', secret).update(label).update('\0').update(data).digest();
+}

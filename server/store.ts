@@ -1,0 +1,333 @@
+// The relay's storage operations. Every multi-row write is one SQLite transaction, so a failure
+// leaves nothing half-written; reads never return an envelope past its expiry.
+import type { Selectable } from 'kysely';
+import { UmbraError, type ConversationSummary, type EnvelopeWire, type StoredEnvelope } from '../shared/index.ts';
+import { toB64 } from '../shared/crypto/bytes.ts';
+import type { DB, OpenedDb } from './db.ts';
+
+type UserRow = Selectable<DB['users']>;
+type EnvelopeRow = Selectable<DB['envelopes']>;
+
+export interface NewUser {
+  username: string;
+  salt: Uint8Array;
+  kdfOps: number;
+  kdfMemKiB: number;
+  authHash: Uint8Array;
+  identityKey: Uint8Array;
+  x25519Key: Uint8Array;
+  x25519Sig: Uint8Array;
+  vault: Uint8Array;
+}
+
+export interface NewConversation {
+  id: string;
+  kind: 'direct';
+  directKey: string;
+  createdBy: number;
+  memberIds: number[];
+  genesis: string;
+  genesisSig: Uint8Array;
+  keys: { epoch: number; recipientId: number; wrappedById: number; wrapped: Uint8Array; sig: Uint8Array }[];
+}
+
+export type AppendResult = { seq: number; receivedAt: number; duplicate: boolean };
+
+export class RelayStore {
+  constructor(
+    readonly db: OpenedDb,
+    private readonly now: () => number,
+  ) {}
+
+  private get q() {
+    return this.db.kysely;
+  }
+
+  // ---- users and sessions ---------------------------------------------------------------
+
+  userByName(username: string): UserRow | undefined {
+    return this.db.first(this.q.selectFrom('users').selectAll().where('username', '=', username));
+  }
+
+  userById(id: number): UserRow | undefined {
+    return this.db.first(this.q.selectFrom('users').selectAll().where('id', '=', id));
+  }
+
+  /** Throws `username_taken` if the name exists. */
+  createUser(u: NewUser): number {
+    return this.db.sqlite.transaction(() => {
+      if (this.userByName(u.username)) throw new UmbraError('username_taken', 'that username is taken');
+      const r = this.db.run(
+        this.q.insertInto('users').values({
+          username: u.username,
+          salt: Buffer.from(u.salt),
+          kdf_ops: u.kdfOps,
+          kdf_mem_kib: u.kdfMemKiB,
+          auth_hash: Buffer.from(u.authHash),
+          identity_key: Buffer.from(u.identityKey),
+          x25519_key: Buffer.from(u.x25519Key),
+          x25519_sig: Buffer.from(u.x25519Sig),
+          vault: Buffer.from(u.vault),
+          vault_version: 1,
+          created_at: this.now(),
+        }),
+      );
+      return Number(r.lastInsertRowid);
+    }).immediate();
+  }
+
+  /** Replaces the vault only if it is still at `expectedVersion`; returns the new version. */
+  updateVault(userId: number, vault: Uint8Array, expectedVersion: number): number {
+    const r = this.db.run(
+      this.q
+        .updateTable('users')
+        .set({ vault: Buffer.from(vault), vault_version: expectedVersion + 1 })
+        .where('id', '=', userId)
+        .where('vault_version', '=', expectedVersion),
+    );
+    if (r.changes !== 1) throw new UmbraError('conflict', 'the vault changed on another device; reload and retry');
+    return expectedVersion + 1;
+  }
+
+  createSession(tokenHash: Uint8Array, userId: number, ttlMs: number): void {
+    const now = this.now();
+    this.db.run(
+      this.q.insertInto('sessions').values({ token_hash: Buffer.from(tokenHash), user_id: userId, created_at: now, expires_at: now + ttlMs }),
+    );
+  }
+
+  sessionUser(tokenHash: Uint8Array): UserRow | undefined {
+    return this.db.first(
+      this.q
+        .selectFrom('sessions')
+        .innerJoin('users', 'users.id', 'sessions.user_id')
+        .selectAll('users')
+        .where('sessions.token_hash', '=', Buffer.from(tokenHash))
+        .where('sessions.expires_at', '>', this.now()),
+    );
+  }
+
+  deleteSession(tokenHash: Uint8Array): void {
+    this.db.run(this.q.deleteFrom('sessions').where('token_hash', '=', Buffer.from(tokenHash)));
+  }
+
+  deleteExpiredSessions(): number {
+    return this.db.run(this.q.deleteFrom('sessions').where('expires_at', '<=', this.now())).changes;
+  }
+
+  // ---- conversations ---------------------------------------------------------------------
+
+  conversationExists(id: string): boolean {
+    return this.db.first(this.q.selectFrom('conversations').select('id').where('id', '=', id)) !== undefined;
+  }
+
+  isMember(convId: string, userId: number): boolean {
+    return (
+      this.db.first(
+        this.q.selectFrom('members').select('user_id').where('conv_id', '=', convId).where('user_id', '=', userId),
+      ) !== undefined
+    );
+  }
+
+  memberIds(convId: string): number[] {
+    return this.db.all(this.q.selectFrom('members').select('user_id').where('conv_id', '=', convId)).map((r) => r.user_id);
+  }
+
+  /** Throws `conflict` for a taken id or an existing direct conversation between the same two people. */
+  createConversation(c: NewConversation): void {
+    this.db.sqlite.transaction(() => {
+      if (this.conversationExists(c.id)) throw new UmbraError('conflict', 'a conversation with this id exists');
+      const direct = this.db.first(this.q.selectFrom('conversations').select('id').where('direct_key', '=', c.directKey));
+      if (direct) throw new UmbraError('conflict', 'a conversation with this person already exists');
+      const now = this.now();
+      this.db.run(
+        this.q.insertInto('conversations').values({
+          id: c.id,
+          kind: c.kind,
+          direct_key: c.directKey,
+          created_by: c.createdBy,
+          created_at: now,
+          last_seq: 0,
+          genesis: Buffer.from(c.genesis, 'utf8'),
+          genesis_sig: Buffer.from(c.genesisSig),
+        }),
+      );
+      for (const userId of c.memberIds) {
+        this.db.run(this.q.insertInto('members').values({ conv_id: c.id, user_id: userId, joined_at: now }));
+      }
+      for (const k of c.keys) {
+        this.db.run(
+          this.q.insertInto('wrapped_keys').values({
+            conv_id: c.id,
+            epoch: k.epoch,
+            recipient_id: k.recipientId,
+            wrapped_by_id: k.wrappedById,
+            wrapped: Buffer.from(k.wrapped),
+            sig: Buffer.from(k.sig),
+          }),
+        );
+      }
+    }).immediate();
+  }
+
+  conversationIdsOf(userId: number): { conv: string; lastSeq: number }[] {
+    return this.db
+      .all(
+        this.q
+          .selectFrom('members')
+          .innerJoin('conversations', 'conversations.id', 'members.conv_id')
+          .select(['conversations.id as conv', 'conversations.last_seq as lastSeq'])
+          .where('members.user_id', '=', userId)
+          .orderBy('conversations.created_at'),
+      );
+  }
+
+  /** The caller's view of a conversation: members, genesis, its own wrapped keys and counters. */
+  summary(convId: string, userId: number): ConversationSummary | undefined {
+    const conv = this.db.first(this.q.selectFrom('conversations').selectAll().where('id', '=', convId));
+    if (!conv) return undefined;
+    const members = this.db
+      .all(
+        this.q
+          .selectFrom('members')
+          .innerJoin('users', 'users.id', 'members.user_id')
+          .select('users.username')
+          .where('members.conv_id', '=', convId)
+          .orderBy('users.username'),
+      )
+      .map((r) => r.username);
+    const keys = this.db.all(
+      this.q
+        .selectFrom('wrapped_keys as k')
+        .innerJoin('users as r', 'r.id', 'k.recipient_id')
+        .innerJoin('users as w', 'w.id', 'k.wrapped_by_id')
+        .select(['k.epoch', 'k.wrapped', 'k.sig', 'r.username as recipient', 'w.username as wrappedBy'])
+        .where('k.conv_id', '=', convId)
+        .where('k.recipient_id', '=', userId)
+        .orderBy('k.epoch'),
+    );
+    const counter = this.db.first(
+      this.q
+        .selectFrom('envelopes')
+        .select((eb) => eb.fn.max('counter').as('c'))
+        .where('conv_id', '=', convId)
+        .where('sender_id', '=', userId),
+    );
+    return {
+      id: conv.id,
+      kind: 'direct',
+      members,
+      genesis: { statement: conv.genesis.toString('utf8'), sig: toB64(conv.genesis_sig) },
+      keys: keys.map((k) => ({
+        conv: convId,
+        epoch: k.epoch,
+        recipient: k.recipient,
+        wrappedBy: k.wrappedBy,
+        wrapped: toB64(k.wrapped),
+        sig: toB64(k.sig),
+      })),
+      lastSeq: conv.last_seq,
+      myLastCounter: Number(counter?.c ?? 0),
+      createdAt: conv.created_at,
+    };
+  }
+
+  // ---- envelopes -------------------------------------------------------------------------
+
+  /**
+   * Stores an envelope with the next sequence number, durably, in one transaction. A retry with
+   * the same client message id and ciphertext returns the first result; a different ciphertext
+   * under a used id is `duplicate_message`.
+   */
+  appendEnvelope(env: EnvelopeWire, senderId: number, ct: Uint8Array, sig: Uint8Array, rosterHash: Uint8Array): AppendResult {
+    return this.db.sqlite.transaction((): AppendResult => {
+      const existing = this.db.first(
+        this.q
+          .selectFrom('envelopes')
+          .select(['seq', 'received_at', 'ct', 'sig'])
+          .where('conv_id', '=', env.conv)
+          .where('sender_id', '=', senderId)
+          .where('client_msg_id', '=', env.clientMsgId),
+      );
+      if (existing) {
+        if (Buffer.compare(existing.ct, ct) !== 0 || Buffer.compare(existing.sig, sig) !== 0) {
+          throw new UmbraError('duplicate_message', 'this client message id was already used for another message');
+        }
+        return { seq: existing.seq, receivedAt: existing.received_at, duplicate: true };
+      }
+      const row = this.db.first(
+        this.q.updateTable('conversations').set((eb) => ({ last_seq: eb('last_seq', '+', 1) })).where('id', '=', env.conv).returning('last_seq'),
+      );
+      if (!row) throw new UmbraError('not_found', 'no such conversation');
+      const receivedAt = this.now();
+      this.db.run(
+        this.q.insertInto('envelopes').values({
+          conv_id: env.conv,
+          seq: row.last_seq,
+          sender_id: senderId,
+          client_msg_id: env.clientMsgId,
+          v: env.v,
+          suite: env.suite,
+          type: env.type,
+          epoch: env.epoch,
+          counter: env.counter,
+          roster_hash: Buffer.from(rosterHash),
+          expires_at: env.expiresAt,
+          received_at: receivedAt,
+          ct: Buffer.from(ct),
+          sig: Buffer.from(sig),
+        }),
+      );
+      return { seq: row.last_seq, receivedAt, duplicate: false };
+    }).immediate();
+  }
+
+  /** Envelopes with seq > after, oldest first, skipping any past its expiry. */
+  envelopesAfter(convId: string, after: number, limit: number): { items: StoredEnvelope[]; more: boolean } {
+    const rows = this.db.all(
+      this.envelopeQuery(convId).where('e.seq', '>', after).orderBy('e.seq', 'asc').limit(limit + 1),
+    );
+    return { items: rows.slice(0, limit).map(toStored), more: rows.length > limit };
+  }
+
+  /** Envelopes with seq < before (or the newest), newest first, skipping any past its expiry. */
+  envelopesBefore(convId: string, before: number | undefined, limit: number, senderId?: number): { items: StoredEnvelope[]; more: boolean } {
+    let query = this.envelopeQuery(convId);
+    if (before !== undefined) query = query.where('e.seq', '<', before);
+    if (senderId !== undefined) query = query.where('e.sender_id', '=', senderId);
+    const rows = this.db.all(query.orderBy('e.seq', 'desc').limit(limit + 1));
+    return { items: rows.slice(0, limit).map(toStored), more: rows.length > limit };
+  }
+
+  private envelopeQuery(convId: string) {
+    const now = this.now();
+    return this.q
+      .selectFrom('envelopes as e')
+      .innerJoin('users as u', 'u.id', 'e.sender_id')
+      .selectAll('e')
+      .select('u.username as sender')
+      .where('e.conv_id', '=', convId)
+      .where((eb) => eb.or([eb('e.expires_at', 'is', null), eb('e.expires_at', '>', now)]));
+  }
+}
+
+function toStored(row: EnvelopeRow & { sender: string }): StoredEnvelope {
+  return {
+    seq: row.seq,
+    receivedAt: row.received_at,
+    env: {
+      v: row.v,
+      suite: row.suite,
+      type: row.type as EnvelopeWire['type'],
+      conv: row.conv_id,
+      epoch: row.epoch,
+      sender: row.sender,
+      rosterHash: toB64(row.roster_hash),
+      clientMsgId: row.client_msg_id,
+      counter: row.counter,
+      expiresAt: row.expires_at,
+      ct: toB64(row.ct),
+      sig: toB64(row.sig),
+    },
+  };
+}

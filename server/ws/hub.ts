@@ -1,0 +1,278 @@
+// The WebSocket side of the relay: authenticated upgrade, per-connection limits, and the frames
+// of docs/PROTOCOL.md §Frames. Only ciphertext and routing fields pass through here.
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import {
+  CLOSE,
+  ClientFrame,
+  PROTOCOL_VERSION,
+  SUPPORTED_SUITES,
+  UmbraError,
+  fromB64,
+  missingCase,
+  type ErrorCode,
+  type ServerFrame,
+} from '../../shared/index.ts';
+import type { HubPort, Services } from '../context.ts';
+import { httpStatus } from '../errors.ts';
+import { originAllowed } from '../origin.ts';
+import { hashSessionToken, sessionTokenFromCookieHeader } from '../sessions.ts';
+import { FragmentGuard } from './fragment-guard.ts';
+
+interface Conn {
+  ws: WebSocket;
+  userId: number;
+  username: string;
+  sessionHash: Buffer;
+  address: string;
+  tokens: number;
+  refilledAt: number;
+  alive: boolean;
+  ready: boolean;
+}
+
+export const WS_PATH = '/ws';
+
+export class Hub implements HubPort {
+  private readonly wss: WebSocketServer;
+  private readonly byUser = new Map<number, Set<Conn>>();
+  private readonly perAddress = new Map<string, number>();
+  private readonly pinger: NodeJS.Timeout;
+  /** Counters the operator can read (docs/PROTOCOL.md §Metrics). */
+  readonly stats = { framesIn: 0, envelopesStored: 0, rejected: 0, slowReadersDropped: 0 };
+
+  constructor(private readonly s: Services) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: s.config.limits.maxFrameBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    this.pinger = setInterval(() => this.keepalive(), s.config.limits.pingIntervalMs);
+    this.pinger.unref();
+  }
+
+  /** Handles an HTTP upgrade: Origin, then session, then limits. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://relay');
+    if (url.pathname !== WS_PATH) return reject(socket, 'not_found', 'no WebSocket endpoint here');
+    if (req.rawHeaders.length / 2 > this.s.config.limits.maxHeaders) return reject(socket, 'bad_request', 'too many headers', 431);
+    if (!originAllowed(req.headers.origin, req.headers.host, this.s.config.allowedOrigins)) {
+      this.s.log.info({ event: 'ws_rejected', reason: 'origin' }, 'upgrade refused');
+      return reject(socket, 'bad_origin', 'WebSocket connections must come from the Umbra page itself');
+    }
+    const token = sessionTokenFromCookieHeader(req.headers.cookie);
+    const sessionHash = token ? hashSessionToken(token) : undefined;
+    const user = sessionHash ? this.s.store.sessionUser(sessionHash) : undefined;
+    if (!user || !sessionHash) {
+      this.s.log.info({ event: 'ws_rejected', reason: 'session' }, 'upgrade refused');
+      return reject(socket, 'unauthorized', 'log in first');
+    }
+    const address = req.socket.remoteAddress ?? 'unknown';
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const guard = new FragmentGuard(this.s.config.limits.maxFragments, () => ws.close(CLOSE.tooBig, 'too many fragments'));
+      socket.prependListener('data', (chunk: Buffer) => guard.push(chunk));
+      const open = this.perAddress.get(address) ?? 0;
+      if (open >= this.s.config.limits.maxConnectionsPerAddress) {
+        ws.close(CLOSE.policy, 'too many connections from this address');
+        return;
+      }
+      this.perAddress.set(address, open + 1);
+      const conn: Conn = {
+        ws,
+        userId: user.id,
+        username: user.username,
+        sessionHash,
+        address,
+        tokens: this.s.config.limits.frameBurst,
+        refilledAt: Date.now(),
+        alive: true,
+        ready: false,
+      };
+      this.attach(conn);
+    });
+  }
+
+  private attach(conn: Conn): void {
+    const set = this.byUser.get(conn.userId) ?? new Set<Conn>();
+    set.add(conn);
+    this.byUser.set(conn.userId, set);
+    conn.ws.on('pong', () => (conn.alive = true));
+    conn.ws.on('message', (data, isBinary) => this.onMessage(conn, data, isBinary));
+    conn.ws.on('error', (err) => this.s.log.info({ event: 'ws_error', message: err.message }, 'socket error'));
+    conn.ws.on('close', () => {
+      set.delete(conn);
+      if (set.size === 0) this.byUser.delete(conn.userId);
+      const n = (this.perAddress.get(conn.address) ?? 1) - 1;
+      if (n <= 0) this.perAddress.delete(conn.address);
+      else this.perAddress.set(conn.address, n);
+    });
+    this.s.log.info({ event: 'ws_open' }, 'connection opened');
+  }
+
+  private onMessage(conn: Conn, data: RawData, isBinary: boolean): void {
+    this.stats.framesIn++;
+    if (!this.takeToken(conn)) {
+      this.s.log.info({ event: 'ws_rate_limited' }, 'connection over its frame rate');
+      conn.ws.close(CLOSE.policy, 'too many frames; slow down');
+      return;
+    }
+    if (isBinary) {
+      this.stats.rejected++;
+      conn.ws.close(1003, 'binary frames are not part of the protocol');
+      return;
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(data.toString());
+    } catch {
+      this.stats.rejected++;
+      return this.sendError(conn, null, 'bad_request', 'frame is not valid JSON');
+    }
+    const parsed = ClientFrame.safeParse(raw);
+    if (!parsed.success) {
+      this.stats.rejected++;
+      const id = typeof (raw as { id?: unknown })?.id === 'number' ? (raw as { id: number }).id : null;
+      const issue = parsed.error.issues[0];
+      return this.sendError(conn, id, 'bad_request', `${issue?.path.join('.') || 'frame'}: ${issue?.message ?? 'invalid'}`);
+    }
+    try {
+      this.handle(conn, parsed.data);
+    } catch (err) {
+      this.stats.rejected++;
+      if (err instanceof UmbraError) return this.sendError(conn, parsed.data.id, err.code, err.message);
+      this.s.log.error({ event: 'ws_unhandled', message: (err as Error).message }, 'frame failed');
+      this.sendError(conn, parsed.data.id, 'internal', 'the relay hit an internal error');
+    }
+  }
+
+  private handle(conn: Conn, frame: ClientFrame): void {
+    switch (frame.t) {
+      case 'hello': {
+        conn.ready = true;
+        this.send(conn, { t: 'hello', id: frame.id, username: conn.username, convs: this.s.store.conversationIdsOf(conn.userId) });
+        return;
+      }
+      case 'send': {
+        const env = frame.env;
+        this.requireMember(env.conv, conn.userId);
+        if (env.sender !== conn.username) throw new UmbraError('forbidden', 'env.sender must be you');
+        if (env.v !== PROTOCOL_VERSION) throw new UmbraError('bad_request', `env.v: unsupported version ${env.v}`);
+        if (!SUPPORTED_SUITES.includes(env.suite)) throw new UmbraError('bad_request', `env.suite: unsupported suite ${env.suite}`);
+        if (env.expiresAt !== null && env.expiresAt <= this.s.config.now()) {
+          throw new UmbraError('bad_request', 'env.expiresAt: already in the past');
+        }
+        const result = this.s.store.appendEnvelope(env, conn.userId, fromB64(env.ct), fromB64(env.sig), fromB64(env.rosterHash));
+        // The ack goes out only after the transaction committed (synchronous = FULL).
+        this.send(conn, { t: 'ack', id: frame.id, conv: env.conv, seq: result.seq, clientMsgId: env.clientMsgId, receivedAt: result.receivedAt });
+        if (!result.duplicate) {
+          this.stats.envelopesStored++;
+          const push = JSON.stringify({ t: 'env', conv: env.conv, item: { seq: result.seq, receivedAt: result.receivedAt, env } } satisfies ServerFrame);
+          this.broadcast(this.s.store.memberIds(env.conv), push);
+        }
+        return;
+      }
+      case 'sync': {
+        this.requireMember(frame.conv, conn.userId);
+        const page = this.s.store.envelopesAfter(frame.conv, frame.after, frame.limit);
+        this.send(conn, { t: 'batch', id: frame.id, conv: frame.conv, envelopes: page.items, more: page.more });
+        return;
+      }
+      case 'ping':
+        this.send(conn, { t: 'pong', id: frame.id });
+        return;
+      default:
+        missingCase(frame);
+    }
+  }
+
+  private requireMember(convId: string, userId: number): void {
+    if (!this.s.store.conversationExists(convId)) throw new UmbraError('not_found', 'no such conversation');
+    if (!this.s.store.isMember(convId, userId)) throw new UmbraError('forbidden', 'you are not a member of this conversation');
+  }
+
+  conversationCreated(convId: string, memberIds: number[]): void {
+    this.broadcast(memberIds, JSON.stringify({ t: 'conv', conv: convId } satisfies ServerFrame));
+  }
+
+  endSession(sessionHash: Buffer): void {
+    for (const set of this.byUser.values()) {
+      for (const conn of set) if (conn.sessionHash.equals(sessionHash)) conn.ws.close(CLOSE.sessionEnded, 'logged out');
+    }
+  }
+
+  /** Live connection count, for the operator and tests. */
+  connectionCount(): number {
+    let n = 0;
+    for (const set of this.byUser.values()) n += set.size;
+    return n;
+  }
+
+  private broadcast(userIds: number[], frame: string): void {
+    for (const id of userIds) {
+      const set = this.byUser.get(id);
+      if (!set) continue;
+      for (const conn of set) if (conn.ready) this.sendRaw(conn, frame);
+    }
+  }
+
+  private send(conn: Conn, frame: ServerFrame): void {
+    this.sendRaw(conn, JSON.stringify(frame));
+  }
+
+  private sendRaw(conn: Conn, frame: string): void {
+    if (conn.ws.readyState !== conn.ws.OPEN) return;
+    if (conn.ws.bufferedAmount > this.s.config.limits.maxBufferedBytes) {
+      this.stats.slowReadersDropped++;
+      this.s.log.warn({ event: 'ws_slow_reader' }, 'dropping a connection that does not read');
+      conn.ws.terminate();
+      return;
+    }
+    conn.ws.send(frame);
+  }
+
+  private sendError(conn: Conn, id: number | null, code: ErrorCode, message: string): void {
+    this.send(conn, { t: 'error', id, error: { code, message } });
+  }
+
+  private takeToken(conn: Conn): boolean {
+    const now = Date.now();
+    const { frameRate, frameBurst } = this.s.config.limits;
+    conn.tokens = Math.min(frameBurst, conn.tokens + ((now - conn.refilledAt) / 1000) * frameRate);
+    conn.refilledAt = now;
+    if (conn.tokens < 1) return false;
+    conn.tokens -= 1;
+    return true;
+  }
+
+  private keepalive(): void {
+    for (const set of this.byUser.values()) {
+      for (const conn of set) {
+        if (!conn.alive) {
+          conn.ws.terminate();
+          continue;
+        }
+        conn.alive = false;
+        conn.ws.ping();
+      }
+    }
+  }
+
+  close(): void {
+    clearInterval(this.pinger);
+    for (const set of this.byUser.values()) for (const conn of set) conn.ws.close(CLOSE.goingAway, 'relay shutting down');
+    this.wss.close();
+  }
+}
+
+function reject(socket: Duplex, code: ErrorCode, message: string, status: number = httpStatus(code)): void {
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : status === 404 ? 'Not Found' : 'Bad Request'}\r\n` +
+      'Content-Type: application/json\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Connection: close\r\n\r\n' +
+      body,
+  );
+}

@@ -1,0 +1,137 @@
+// Byte helpers: length checks, base64url, and the canonical field encoding used for
+// associated data and signed statements (docs/PROTOCOL.md §Canonical encoding).
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+
+export function utf8(text: string): Uint8Array {
+  return textEncoder.encode(text);
+}
+
+export function fromUtf8(bytes: Uint8Array): string {
+  return textDecoder.decode(bytes);
+}
+
+/** Throws `expected 32-byte X25519 public key, got 31` style errors. */
+export function assertBytes(value: Uint8Array, length: number, what: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw new TypeError(`expected ${what} as bytes`);
+  if (value.length !== length) {
+    throw new RangeError(`expected ${length}-byte ${what}, got ${value.length}`);
+  }
+  return value;
+}
+
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+const B64_INDEX = new Int16Array(128).fill(-1);
+for (let i = 0; i < B64.length; i++) B64_INDEX[B64.charCodeAt(i)] = i;
+
+/** Unpadded base64url (RFC 4648 §5), the only binary-to-text encoding on the wire. */
+export function toB64(bytes: Uint8Array): string {
+  let out = '';
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out += B64[(n >> 18) & 63]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + B64[n & 63]!;
+  }
+  const rest = bytes.length - i;
+  if (rest === 1) {
+    const n = bytes[i]! << 16;
+    out += B64[(n >> 18) & 63]! + B64[(n >> 12) & 63]!;
+  } else if (rest === 2) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
+    out += B64[(n >> 18) & 63]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]!;
+  }
+  return out;
+}
+
+/** Strict unpadded base64url decode; rejects padding, other alphabets and non-canonical tails. */
+export function fromB64(text: string): Uint8Array {
+  if (text.length % 4 === 1) throw new RangeError('invalid base64url length');
+  const out = new Uint8Array(Math.floor((text.length * 3) / 4));
+  let o = 0;
+  let acc = 0;
+  let bits = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const v = c < 128 ? B64_INDEX[c]! : -1;
+    if (v < 0) throw new RangeError('invalid base64url character');
+    acc = (acc << 6) | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >> bits) & 0xff;
+    }
+  }
+  if (bits > 0 && (acc & ((1 << bits) - 1)) !== 0) throw new RangeError('non-canonical base64url');
+  return out;
+}
+
+/** Length in bytes that `n` base64url characters decode to. */
+export function b64Length(bytes: number): number {
+  return Math.ceil((bytes * 4) / 3);
+}
+
+/** A field of the canonical encoding. */
+export type Field = string | number | Uint8Array | null | readonly Field[];
+
+const TAG_NULL = 0;
+const TAG_UINT = 1;
+const TAG_BYTES = 2;
+const TAG_STRING = 3;
+const TAG_LIST = 4;
+
+/**
+ * Canonical, injective encoding of a field list: each field is a 1-byte tag
+ * followed by a fixed-width integer or a u32 big-endian length and its bytes.
+ * Numbers must be non-negative safe integers (encoded as u64 big-endian).
+ */
+export function encodeFields(fields: readonly Field[]): Uint8Array {
+  const parts: Uint8Array[] = [];
+  const push = (f: Field): void => {
+    if (f === null) {
+      parts.push(Uint8Array.of(TAG_NULL));
+    } else if (typeof f === 'number') {
+      if (!Number.isSafeInteger(f) || f < 0) throw new RangeError(`not a non-negative safe integer: ${f}`);
+      const b = new Uint8Array(9);
+      b[0] = TAG_UINT;
+      new DataView(b.buffer).setBigUint64(1, BigInt(f));
+      parts.push(b);
+    } else if (typeof f === 'string') {
+      const s = utf8(f);
+      parts.push(header(TAG_STRING, s.length), s);
+    } else if (f instanceof Uint8Array) {
+      parts.push(header(TAG_BYTES, f.length), f);
+    } else {
+      parts.push(header(TAG_LIST, f.length));
+      for (const item of f) push(item);
+    }
+  };
+  for (const f of fields) push(f);
+  return concatBytes(...parts);
+}
+
+function header(tag: number, length: number): Uint8Array {
+  const b = new Uint8Array(5);
+  b[0] = tag;
+  new DataView(b.buffer).setUint32(1, length);
+  return b;
+}

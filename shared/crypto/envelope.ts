@@ -1,0 +1,102 @@
+// Sealing and opening message envelopes: AEAD under the conversation key, then an Ed25519
+// signature over (associated data || ciphertext) by the sender (docs/PROTOCOL.md §Envelopes).
+import { UmbraError } from '../errors.ts';
+import { CTX, PROTOCOL_VERSION, SUPPORTED_SUITES, type EnvelopeType } from '../protocol.ts';
+import { dangerousTestOnlySealWithNonce, openAead, sealAead } from './aead.ts';
+import { assertBytes, concatBytes, encodeFields } from './bytes.ts';
+import { signWithContext, verifyWithContext } from './sign.ts';
+import { assertTestOnly } from './test-only.ts';
+
+/** Every field here is bound into the associated data and so into the signature. */
+export interface EnvelopeHeader {
+  v: number;
+  suite: number;
+  type: EnvelopeType;
+  conv: string;
+  epoch: number;
+  sender: string;
+  /** Hash of the roster the sender saw (rosterHash()); 32 bytes. */
+  rosterHash: Uint8Array;
+  clientMsgId: string;
+  /** Per-sender, per-conversation counter, starting at 1. */
+  counter: number;
+  /** Unix milliseconds after which the message must be gone, or null. */
+  expiresAt: number | null;
+}
+
+export interface SealedEnvelope extends EnvelopeHeader {
+  /** nonce || ciphertext || tag */
+  ct: Uint8Array;
+  sig: Uint8Array;
+}
+
+/** The associated-data layout, versioned by its context string. */
+export function messageAd(h: EnvelopeHeader): Uint8Array {
+  assertBytes(h.rosterHash, 32, 'roster hash');
+  return encodeFields([
+    CTX.messageAd,
+    h.v,
+    h.suite,
+    h.type,
+    h.conv,
+    h.epoch,
+    h.sender,
+    h.rosterHash,
+    h.clientMsgId,
+    h.counter,
+    h.expiresAt,
+  ]);
+}
+
+/** Seals `plaintext` under the epoch key and signs it with the sender's identity key. */
+export function sealEnvelope(
+  header: EnvelopeHeader,
+  plaintext: Uint8Array,
+  epochKey: Uint8Array,
+  senderSigningSecret: Uint8Array,
+): SealedEnvelope {
+  const ad = messageAd(header);
+  return signSealed(header, ad, sealAead(epochKey, plaintext, ad), senderSigningSecret);
+}
+
+/** Deterministic seal for golden vectors only; throws outside the test runner. */
+export function dangerousTestOnlySealEnvelope(
+  header: EnvelopeHeader,
+  plaintext: Uint8Array,
+  epochKey: Uint8Array,
+  senderSigningSecret: Uint8Array,
+  nonce: Uint8Array,
+): SealedEnvelope {
+  assertTestOnly('dangerousTestOnlySealEnvelope');
+  const ad = messageAd(header);
+  return signSealed(header, ad, dangerousTestOnlySealWithNonce(epochKey, nonce, plaintext, ad), senderSigningSecret);
+}
+
+function signSealed(header: EnvelopeHeader, ad: Uint8Array, ct: Uint8Array, sk: Uint8Array): SealedEnvelope {
+  const sig = signWithContext(sk, CTX.messageSig, concatBytes(ad, ct));
+  return { ...header, ct, sig };
+}
+
+/** True when the sender's identity key signed this envelope's associated data and ciphertext. */
+export function verifyEnvelopeSignature(env: SealedEnvelope, senderIdentityKey: Uint8Array): boolean {
+  let ad: Uint8Array;
+  try {
+    ad = messageAd(env);
+  } catch {
+    return false;
+  }
+  return verifyWithContext(senderIdentityKey, CTX.messageSig, concatBytes(ad, env.ct), env.sig);
+}
+
+/**
+ * Checks version and suite, verifies the signature, then decrypts. Throws `verification_failed`
+ * with the reason; nothing is decrypted unless the signature holds.
+ */
+export function openEnvelope(env: SealedEnvelope, epochKey: Uint8Array, senderIdentityKey: Uint8Array): Uint8Array {
+  if (env.v !== PROTOCOL_VERSION) throw new UmbraError('verification_failed', `unsupported protocol version ${env.v}`);
+  if (!SUPPORTED_SUITES.includes(env.suite)) throw new UmbraError('verification_failed', `unsupported cipher suite ${env.suite}`);
+  if (!verifyEnvelopeSignature(env, senderIdentityKey)) {
+    throw new UmbraError('verification_failed', `signature of ${env.sender} does not verify`);
+  }
+  return openAead(epochKey, env.ct, messageAd(env));
+}

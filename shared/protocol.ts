@@ -1,0 +1,84 @@
+// Protocol constants: versions, suites, domain-separation strings and limits (docs/PROTOCOL.md).
+
+export const PROTOCOL_VERSION = 1 as const;
+
+/**
+ * Cipher suites. Suite 1: XChaCha20-Poly1305 (AEAD), Ed25519 (signatures),
+ * X25519 + BLAKE2b (key wrapping). Receivers reject any other value.
+ */
+export const SUITE_XCHACHA20_ED25519 = 1 as const;
+export const SUPPORTED_SUITES: readonly number[] = [SUITE_XCHACHA20_ED25519];
+
+/** Domain-separation constants; each is written once, here (docs/PROTOCOL.md §Constants). */
+export const CTX = {
+  authKey: 'umbra/v1/auth-key',
+  vaultKey: 'umbra/v1/vault-key',
+  vaultAd: 'umbra/v1/vault-ad',
+  x25519Binding: 'umbra/v1/x25519-binding',
+  messageAd: 'umbra/v1/message-ad',
+  messageSig: 'umbra/v1/message-sig',
+  wrapKdf: 'umbra/v1/wrap-kdf',
+  wrapAd: 'umbra/v1/wrap-ad',
+  wrapSig: 'umbra/v1/wrap-sig',
+  membershipSig: 'umbra/v1/membership-sig',
+  roster: 'umbra/v1/roster',
+  safetyNumber: 'umbra/v1/safety-number',
+} as const;
+
+/** Argon2id parameters for new accounts; clients refuse anything weaker (OWASP minimum). */
+export const KDF_DEFAULT = { alg: 'argon2id13', ops: 2, memKiB: 19 * 1024 } as const;
+export const KDF_MIN = { ops: 2, memKiB: 19 * 1024 } as const;
+export const KDF_MAX = { ops: 10, memKiB: 256 * 1024 } as const;
+
+export const SALT_BYTES = 16;
+export const KEY_BYTES = 32;
+export const SIGNATURE_BYTES = 64;
+export const PUBLIC_KEY_BYTES = 32;
+export const XNONCE_BYTES = 24;
+export const TAG_BYTES = 16;
+export const CLIENT_MSG_ID_BYTES = 16;
+export const CONV_ID_BYTES = 16;
+
+export const PASSWORD_MIN_CHARS = 8;
+export const PASSWORD_MAX_CHARS = 1024;
+export const USERNAME_PATTERN = /^[a-z0-9][a-z0-9_.-]{2,31}$/;
+
+/** Size caps the relay enforces and the SDK respects. */
+export const LIMITS = {
+  /** Largest ciphertext in one envelope (bytes, before base64). */
+  maxCiphertextBytes: 64 * 1024,
+  /** Largest WebSocket message the relay accepts (bytes). */
+  maxFrameBytes: 128 * 1024,
+  /** Largest HTTP body the relay accepts (bytes). */
+  maxBodyBytes: 256 * 1024,
+  /** Largest encrypted vault (bytes, before base64). */
+  maxVaultBytes: 128 * 1024,
+  /** Most members in one conversation. */
+  maxMembers: 1000,
+  /** Largest history page. */
+  maxPage: 200,
+} as const;
+
+/** Kind of a conversation. */
+export type ConversationKind = 'direct';
+
+/**
+ * Envelope type, bound into the associated data. `content` carries what a
+ * person wrote (text, later edits, reactions, attachments); `control` carries
+ * protocol events (receipts, timers). The decrypted event must match it.
+ */
+export const ENVELOPE_TYPES = ['content', 'control'] as const;
+export type EnvelopeType = (typeof ENVELOPE_TYPES)[number];
+
+/** WebSocket close codes the relay uses (RFC 6455 §7.4 plus the 4000 private range). */
+export const CLOSE = {
+  normal: 1000,
+  goingAway: 1001,
+  protocolError: 1002,
+  policy: 1008,
+  tooBig: 1009,
+  internal: 1011,
+  tryAgainLater: 1013,
+  unauthorized: 4401,
+  sessionEnded: 4403,
+} as const;
