@@ -99,10 +99,14 @@ const TAG_BYTES = 2;
 const TAG_STRING = 3;
 const TAG_LIST = 4;
 
+/** A surrogate code unit not part of a pair; TextEncoder would turn it into U+FFFD. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
 /**
  * Canonical, injective encoding of a field list: each field is a 1-byte tag
  * followed by a fixed-width integer or a u32 big-endian length and its bytes.
- * Numbers must be non-negative safe integers (encoded as u64 big-endian).
+ * Numbers must be non-negative safe integers (encoded as u64 big-endian); strings must be
+ * well-formed UTF-16. Throws RangeError otherwise.
  */
 export function encodeFields(fields: readonly Field[]): Uint8Array {
   const parts: Uint8Array[] = [];
@@ -116,6 +120,8 @@ export function encodeFields(fields: readonly Field[]): Uint8Array {
       new DataView(b.buffer).setBigUint64(1, BigInt(f));
       parts.push(b);
     } else if (typeof f === 'string') {
+      // Lone surrogates all encode as U+FFFD, which would make distinct strings collide.
+      if (LONE_SURROGATE.test(f)) throw new RangeError('string field is not well-formed UTF-16 (lone surrogate)');
       const s = utf8(f);
       parts.push(header(TAG_STRING, s.length), s);
     } else if (f instanceof Uint8Array) {

@@ -57,5 +57,11 @@ export function publicKeysOf(identity: IdentityKeys, username: string): PublicKe
 /** True when the X25519 key is signed by the identity key for this exact username. */
 export function verifyPublicKeys(keys: PublicKeys): boolean {
   if (keys.x25519Key.length !== PUBLIC_KEY_BYTES) return false;
-  return verifyWithContext(keys.identityKey, CTX.x25519Binding, bindingMessage(keys.username, keys.x25519Key), keys.x25519Sig);
+  let message: Uint8Array;
+  try {
+    message = bindingMessage(keys.username, keys.x25519Key);
+  } catch {
+    return false;
+  }
+  return verifyWithContext(keys.identityKey, CTX.x25519Binding, message, keys.x25519Sig);
 }

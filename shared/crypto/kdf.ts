@@ -21,6 +21,9 @@ export interface AccountKeys {
 /** Refuses parameters below the OWASP minimum or absurdly high ones a malicious relay could serve. */
 export function checkKdfParams(params: KdfParams): void {
   if (params.alg !== 'argon2id13') throw new UmbraError('weak_kdf_params', `unsupported KDF ${params.alg}`);
+  if (!Number.isSafeInteger(params.ops) || !Number.isSafeInteger(params.memKiB)) {
+    throw new UmbraError('weak_kdf_params', 'Argon2id parameters must be whole numbers');
+  }
   if (params.ops < KDF_MIN.ops || params.memKiB < KDF_MIN.memKiB) {
     throw new UmbraError('weak_kdf_params', `Argon2id parameters below the minimum (${KDF_MIN.ops} passes, ${KDF_MIN.memKiB} KiB)`);
   }

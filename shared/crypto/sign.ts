@@ -21,6 +21,7 @@ export function signingKeyPairFromSecret(secretKey: Uint8Array): SigningKeyPair 
 
 /** The signed bytes: context || 0x00 || message. The NUL keeps contexts prefix-free. */
 function framed(context: string, message: Uint8Array): Uint8Array {
+  if (context.includes('\0')) throw new RangeError('signature context must not contain NUL');
   return concatBytes(utf8(context), Uint8Array.of(0), message);
 }
 
@@ -37,6 +38,7 @@ export function verifyWithContext(
   signature: Uint8Array,
 ): boolean {
   if (publicKey.length !== PUBLIC_KEY_BYTES || signature.length !== SIGNATURE_BYTES) return false;
+  if (context.includes('\0')) return false;
   try {
     return sodium().crypto_sign_verify_detached(signature, framed(context, message), publicKey);
   } catch {

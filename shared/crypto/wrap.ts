@@ -93,7 +93,13 @@ function wrapWithEphemeral(
 
 /** True when `wrapperIdentityKey` signed this wrapped key for exactly this context. */
 export function verifyWrappedKey(w: WrappedKey, wrapperIdentityKey: Uint8Array): boolean {
-  return verifyWithContext(wrapperIdentityKey, CTX.wrapSig, wrapSigMessage(w, w.wrapped), w.sig);
+  let message: Uint8Array;
+  try {
+    message = wrapSigMessage(w, w.wrapped);
+  } catch {
+    return false; // a field the encoding refuses (negative epoch, lone surrogate) never verifies
+  }
+  return verifyWithContext(wrapperIdentityKey, CTX.wrapSig, message, w.sig);
 }
 
 /**

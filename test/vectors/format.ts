@@ -1,0 +1,194 @@
+// The shape of the golden-vector files in this folder and the hex and field codecs they use.
+import type { Field } from '../../shared/index.ts';
+
+/** How to rebuild every file in this folder; quoted in each file's "source". */
+export const REGENERATE_COMMAND =
+  "UMBRA_TEST_VECTORS=1 node --input-type=module -e \"await (await import('vite')).runnerImport('./test/vectors/generate.ts', { configFile: false })\"";
+
+/** Every vector file: where its bytes come from, then the vectors. */
+export interface VectorFile<V> {
+  source: string;
+  vectors: V[];
+}
+
+/** A canonical-encoding field written as JSON: {"s"}tring, {"b"}ytes (hex), {"u"}int, {"l"}ist or null. */
+export type FieldJson = null | { s: string } | { b: string } | { u: number } | { l: FieldJson[] };
+
+export interface EncodeFieldsVector {
+  name: string;
+  fields: FieldJson[];
+  encoded: string;
+}
+
+export interface AeadVector {
+  name: string;
+  /** Set when the bytes come from an outside document rather than from our generator. */
+  reference?: string;
+  key: string;
+  nonce: string;
+  plaintext: string;
+  ad: string;
+  /** nonce || ciphertext || tag */
+  sealed: string;
+}
+
+export interface Ed25519ReferenceVector {
+  name: string;
+  reference: string;
+  seed: string;
+  publicKey: string;
+  message: string;
+  signature: string;
+}
+
+export interface SignVector {
+  name: string;
+  /** libsodium's 64-byte secret key: seed || public key. */
+  secretKey: string;
+  publicKey: string;
+  context: string;
+  message: string;
+  /** utf8(context) || 0x00 || message: the bytes Ed25519 actually signs. */
+  signedBytes: string;
+  signature: string;
+}
+
+export interface MasterKeyVector {
+  name: string;
+  password: string;
+  /** A different spelling with the same NFKC form, expected to derive the same key. */
+  passwordEquivalent: string;
+  salt: string;
+  params: { alg: 'argon2id13'; ops: number; memKiB: number };
+  masterKey: string;
+}
+
+export interface AccountKeysVector {
+  name: string;
+  masterKey: string;
+  username: string;
+  authKey: string;
+  vaultKey: string;
+}
+
+export interface IdentityVector {
+  name: string;
+  username: string;
+  signingSecret: string;
+  agreementSecret: string;
+  identityKey: string;
+  x25519Key: string;
+  x25519Sig: string;
+}
+
+export interface WrapContextJson {
+  conv: string;
+  epoch: number;
+  recipient: string;
+  wrappedBy: string;
+}
+
+export interface WrapVector {
+  name: string;
+  context: WrapContextJson;
+  convKey: string;
+  recipientSecret: string;
+  recipientX25519: string;
+  wrapperSigningSecret: string;
+  wrapperIdentityKey: string;
+  ephemeralSecret: string;
+  nonce: string;
+  /** ephemeral public key || nonce || sealed key || tag */
+  wrapped: string;
+  sig: string;
+}
+
+export interface EnvelopeHeaderJson {
+  v: number;
+  suite: number;
+  type: 'content' | 'control';
+  conv: string;
+  epoch: number;
+  sender: string;
+  rosterHash: string;
+  clientMsgId: string;
+  counter: number;
+  expiresAt: number | null;
+}
+
+export interface EnvelopeVector {
+  name: string;
+  header: EnvelopeHeaderJson;
+  /** messageAd(header) */
+  ad: string;
+  plaintext: string;
+  epochKey: string;
+  senderSigningSecret: string;
+  senderIdentityKey: string;
+  nonce: string;
+  ct: string;
+  sig: string;
+}
+
+export interface RosterVector {
+  name: string;
+  conv: string;
+  members: { username: string; identityKey: string }[];
+  hash: string;
+}
+
+export interface SafetyVector {
+  name: string;
+  a: { username: string; identityKey: string };
+  b: { username: string; identityKey: string };
+  fingerprintA: string;
+  fingerprintB: string;
+  safetyNumber: string;
+}
+
+export interface VaultVector {
+  name: string;
+  username: string;
+  vaultKey: string;
+  contents: { signingSecret: string; agreementSecret: string; pins: Record<string, string> };
+  /** The exact JSON text sealVault encrypts for these contents. */
+  plaintextJson: string;
+  /** nonce || ciphertext || tag, under AD encodeFields([CTX.vaultAd, username]) */
+  sealed: string;
+}
+
+export function toHex(bytes: Uint8Array): string {
+  let out = '';
+  for (const b of bytes) out += b.toString(16).padStart(2, '0');
+  return out;
+}
+
+export function fromHex(hex: string): Uint8Array {
+  if (hex.length % 2 !== 0 || !/^[0-9a-f]*$/.test(hex)) throw new RangeError(`not lowercase hex: ${hex.slice(0, 16)}`);
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+export function fieldFromJson(f: FieldJson): Field {
+  if (f === null) return null;
+  if ('s' in f) return f.s;
+  if ('b' in f) return fromHex(f.b);
+  if ('u' in f) return f.u;
+  return f.l.map(fieldFromJson);
+}
+
+export function fieldToJson(f: Field): FieldJson {
+  if (f === null) return null;
+  if (typeof f === 'string') return { s: f };
+  if (typeof f === 'number') return { u: f };
+  if (f instanceof Uint8Array) return { b: toHex(f) };
+  return { l: f.map(fieldToJson) };
+}
+
+/** A copy of `bytes` with the bits of `mask` flipped at `index`. */
+export function flipped(bytes: Uint8Array, index: number, mask = 0x01): Uint8Array {
+  const copy = bytes.slice();
+  copy[index] = copy[index]! ^ mask;
+  return copy;
+}
