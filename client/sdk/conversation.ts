@@ -94,9 +94,12 @@ export interface ConversationDeps {
   now(): number;
 }
 
+/** A sender's counters as loaded so far: newer pages move `max`, older pages move `min`. */
 interface SenderState {
   max: number;
-  counters: Set<number>;
+  min: number;
+  /** Where the message with counter `min` sits; a gap found before it is reported there. */
+  minSeq: number;
 }
 
 const PAGE = 50;
@@ -116,6 +119,8 @@ export class Conversation {
   private epoch = 0;
   private lastSeq = 0;
   private oldestSeq = Number.POSITIVE_INFINITY;
+  /** True once the loaded history reaches back to the conversation's first message. */
+  private fromStart = false;
   private myCounter: number;
   private readonly senders = new Map<string, SenderState>();
   /** sender + clientMsgId → seq it was first seen at. */
@@ -215,6 +220,7 @@ export class Conversation {
     const items = [...page.envelopes].reverse();
     if (items.length) this.oldestSeq = items[0]!.seq;
     this.hasOlderSignal.value = page.more;
+    this.fromStart = !page.more;
     this.ingest(items, 'forward');
   }
 
@@ -223,6 +229,7 @@ export class Conversation {
     if (this.problemSignal.value || !this.hasOlderSignal.value) return;
     const page = await this.d.http.get(`/api/conversations/${this.id}/envelopes?before=${this.oldestSeq}&limit=${PAGE}`, HistoryResponse);
     this.hasOlderSignal.value = page.more;
+    this.fromStart = !page.more;
     this.ingest(page.envelopes, 'older');
   }
 
@@ -266,6 +273,12 @@ export class Conversation {
       }
       const result = this.accept(item, mode, notices, removed);
       if (result) added.push(result);
+    }
+    if (mode === 'older' && this.fromStart) {
+      // The first page is in: a sender whose first message is not counter 1 lost the ones before it.
+      for (const [sender, s] of this.senders) {
+        if (s.min > 1) notices.push({ kind: 'gap', sender, missing: s.min - 1, atSeq: s.minSeq });
+      }
     }
     if (!added.length && !removed.size && !notices.length) return;
     const bySeqOrId = new Map<string, ChatMessage>();
@@ -321,18 +334,24 @@ export class Conversation {
     }
     const state = this.senders.get(w.sender);
     const flags: 'reordered'[] = [];
-    if (state?.counters.has(w.counter) && firstSeq === undefined) return this.reject(item, 'replay');
+    // A repeated counter under another client message id is not a replay (the relay cannot sign):
+    // two devices of one sender can pick the same counter.
     if (mode === 'forward') {
       if (state) {
         if (w.counter > state.max + 1) notices.push({ kind: 'gap', sender: w.sender, missing: w.counter - state.max - 1, atSeq: item.seq });
         else if (w.counter < state.max) flags.push('reordered');
-      } else if (this.oldestSeq === 1 && w.counter > 1) {
+      } else if (this.fromStart && w.counter > 1) {
         notices.push({ kind: 'gap', sender: w.sender, missing: w.counter - 1, atSeq: item.seq });
       }
+    } else if (state && w.counter < state.min - 1) {
+      notices.push({ kind: 'gap', sender: w.sender, missing: state.min - w.counter - 1, atSeq: state.minSeq });
     }
-    const s = state ?? { max: 0, counters: new Set<number>() };
-    s.counters.add(w.counter);
-    if (mode === 'forward' || !state) s.max = Math.max(s.max, w.counter);
+    const s = state ?? { max: w.counter, min: w.counter, minSeq: item.seq };
+    if (mode === 'forward') s.max = Math.max(s.max, w.counter);
+    else if (w.counter < s.min) {
+      s.min = w.counter;
+      s.minSeq = item.seq;
+    }
     this.senders.set(w.sender, s);
     this.seenIds.set(idKey, item.seq);
     if (mine) this.myCounter = Math.max(this.myCounter, w.counter);
