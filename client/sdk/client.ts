@@ -65,6 +65,19 @@ export interface ClientOptions {
 /** Progress of the slow steps (key derivation), for the UI. */
 export type Progress = 'checking-password' | 'deriving-keys' | 'generating-keys' | 'contacting-relay' | 'opening-vault';
 
+/** May return a promise (e.g. resolved after the next paint); the SDK waits for it before going on. */
+export type ProgressCallback = (p: Progress) => void | Promise<void>;
+
+/** Tells the UI, then yields a macrotask so it can render before the next (possibly blocking) step. */
+async function report(onProgress: ProgressCallback | undefined, p: Progress): Promise<void> {
+  if (!onProgress) return;
+  await onProgress(p);
+  await new Promise((r) => setTimeout(r, 0));
+}
+
+/** How long sign-up, log-in and resume wait for the live connection before returning anyway. */
+const ONLINE_WAIT_MS = 15_000;
+
 export class UmbraClient {
   readonly http: HttpApi;
   readonly stats = new SecurityStats();
@@ -111,17 +124,17 @@ export class UmbraClient {
   // ---- accounts --------------------------------------------------------------------------
 
   /** Creates an account: keys are born here; the relay gets public keys, an auth key and a sealed vault. */
-  async signUp(username: string, password: string, onProgress?: (p: Progress) => void): Promise<void> {
+  async signUp(username: string, password: string, onProgress?: ProgressCallback): Promise<void> {
     await initCrypto();
-    onProgress?.('checking-password');
+    await report(onProgress, 'checking-password');
     await checkPasswordPolicy(password, username);
-    onProgress?.('deriving-keys');
+    await report(onProgress, 'deriving-keys');
     const salt = randomSalt();
     const kdf = { ...KDF_DEFAULT };
     const master = deriveMasterKey(password, salt, kdf);
     const { authKey, vaultKey } = deriveAccountKeys(master, username);
     wipe(master);
-    onProgress?.('generating-keys');
+    await report(onProgress, 'generating-keys');
     const identity = generateIdentity();
     const pub = publicKeysOf(identity, username);
     const vault = sealVault(vaultKey, username, {
@@ -129,7 +142,7 @@ export class UmbraClient {
       agreementSecret: identity.agreement.secretKey,
       pins: {},
     });
-    onProgress?.('contacting-relay');
+    await report(onProgress, 'contacting-relay');
     const res = await this.http.post(
       '/api/auth/signup',
       {
@@ -147,19 +160,19 @@ export class UmbraClient {
   }
 
   /** Logs in on any device: the vault from the relay is opened with the password-derived vault key. */
-  async logIn(username: string, password: string, onProgress?: (p: Progress) => void): Promise<void> {
+  async logIn(username: string, password: string, onProgress?: ProgressCallback): Promise<void> {
     await initCrypto();
-    onProgress?.('contacting-relay');
+    await report(onProgress, 'contacting-relay');
     const { salt, kdf } = await this.http.post('/api/auth/salt', { username }, SaltResponse);
     checkKdfParams(kdf);
-    onProgress?.('deriving-keys');
+    await report(onProgress, 'deriving-keys');
     const master = deriveMasterKey(password, fromB64(salt), kdf);
     const { authKey, vaultKey } = deriveAccountKeys(master, username);
     wipe(master);
-    onProgress?.('contacting-relay');
+    await report(onProgress, 'contacting-relay');
     const res = await this.http.post('/api/auth/login', { username, authKey: toB64(authKey) }, AccountResponse);
     wipe(authKey);
-    onProgress?.('opening-vault');
+    await report(onProgress, 'opening-vault');
     const contents = openVault(vaultKey, username, fromB64(res.vault));
     await this.begin({
       username,
@@ -246,6 +259,7 @@ export class UmbraClient {
         return this.o.platform.openSocket(url, headers);
       },
       onConnected: () => this.onConnected(),
+      sessionAlive: () => this.sessionAlive(),
       onPush: (f) => this.onPush(f),
       requestTimeoutMs: this.o.requestTimeoutMs,
       pingIntervalMs: this.o.pingIntervalMs,
@@ -253,7 +267,19 @@ export class UmbraClient {
     this.transport = transport;
     this.unsubscribers.push(transport.status.subscribe((s) => (this.statusSignal.value = s)));
     transport.start();
-    await transport.whenOnline();
+    // Signed in either way; if the relay is slow to accept the socket, the status says `connecting`.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([transport.whenOnline(), new Promise((r) => (timer = setTimeout(r, ONLINE_WAIT_MS)))]).finally(() => clearTimeout(timer));
+  }
+
+  private async sessionAlive(): Promise<boolean> {
+    try {
+      await this.http.get('/api/me', AccountResponse);
+      return true;
+    } catch (err) {
+      if (err instanceof UmbraError && err.code === 'unauthorized') return false;
+      throw err;
+    }
   }
 
   private async onConnected(): Promise<void> {

@@ -3,7 +3,10 @@
 // replayed, reflected or moved (docs/PROTOCOL.md §Receiving).
 import { signal, type ReadonlySignal } from '@preact/signals-core';
 import {
+  LIMITS,
   PROTOCOL_VERSION,
+  TAG_BYTES,
+  XNONCE_BYTES,
   SUITE_XCHACHA20_ED25519,
   UmbraError,
   decodeEvent,
@@ -81,8 +84,11 @@ export interface ChatMessage {
 export interface Notice {
   kind: 'gap';
   sender: string;
+  /** How many of the sender's counters in [fromCounter, toCounter] have not arrived. */
   missing: number;
   atSeq: number;
+  fromCounter: number;
+  toCounter: number;
 }
 
 export interface ConversationDeps {
@@ -126,6 +132,7 @@ export class Conversation {
   /** sender + clientMsgId → seq it was first seen at. */
   private readonly seenIds = new Map<string, number>();
   private catchingUp: Promise<void> | null = null;
+  private pushedDuringCatchUp = false;
 
   private constructor(
     private readonly summary: ConversationSummary,
@@ -160,6 +167,8 @@ export class Conversation {
     try {
       await c.verify();
     } catch (err) {
+      // A network failure is not a verdict: the caller retries the whole load later.
+      if (err instanceof UmbraError && (err.code === 'disconnected' || err.code === 'timeout')) throw err;
       c.problemSignal.value = err instanceof UmbraError ? err.message : 'this conversation failed verification';
     }
     return c;
@@ -235,12 +244,17 @@ export class Conversation {
 
   /** Fetches everything after the last seen sequence number, in order (resume). */
   catchUp(): Promise<void> {
+    this.pushedDuringCatchUp = true;
     this.catchingUp ??= (async () => {
       try {
-        for (;;) {
-          const batch = await this.d.transport.request({ t: 'sync', conv: this.id, after: this.lastSeq, limit: 100 }, 'batch');
-          this.ingest(batch.envelopes, 'forward');
-          if (!batch.more || batch.envelopes.length === 0) break;
+        // A push that lands while the last page is in flight sets the flag again: one more round.
+        while (this.pushedDuringCatchUp) {
+          this.pushedDuringCatchUp = false;
+          for (;;) {
+            const batch = await this.d.transport.request({ t: 'sync', conv: this.id, after: this.lastSeq, limit: 100 }, 'batch');
+            this.ingest(batch.envelopes, 'forward');
+            if (!batch.more || batch.envelopes.length === 0) break;
+          }
         }
       } finally {
         this.catchingUp = null;
@@ -277,7 +291,7 @@ export class Conversation {
     if (mode === 'older' && this.fromStart) {
       // The first page is in: a sender whose first message is not counter 1 lost the ones before it.
       for (const [sender, s] of this.senders) {
-        if (s.min > 1) notices.push({ kind: 'gap', sender, missing: s.min - 1, atSeq: s.minSeq });
+        if (s.min > 1) notices.push(gap(sender, 1, s.min - 1, s.minSeq));
       }
     }
     if (!added.length && !removed.size && !notices.length) return;
@@ -286,6 +300,22 @@ export class Conversation {
     for (const m of added) bySeqOrId.set(m.sender + '/' + m.clientMsgId, m);
     this.messagesSignal.value = sortMessages([...bySeqOrId.values()]);
     if (notices.length) this.noticesSignal.value = [...this.noticesSignal.value, ...notices];
+  }
+
+  /** A late message arrived: the gap notice that counted it as missing counts one fewer. */
+  private fillGap(sender: string, counter: number, fresh: Notice[]): void {
+    const covers = (n: Notice) => n.sender === sender && n.fromCounter <= counter && counter <= n.toCounter && n.missing > 0;
+    const inFresh = fresh.find(covers);
+    if (inFresh) {
+      inFresh.missing--;
+      fresh.splice(0, fresh.length, ...fresh.filter((n) => n.missing > 0));
+      return;
+    }
+    const shown = this.noticesSignal.value.find(covers);
+    if (!shown) return;
+    this.noticesSignal.value = this.noticesSignal.value
+      .map((n) => (n === shown ? { ...n, missing: n.missing - 1 } : n))
+      .filter((n) => n.missing > 0);
   }
 
   private reject(item: StoredEnvelope, reason: RejectReason): null {
@@ -338,13 +368,16 @@ export class Conversation {
     // two devices of one sender can pick the same counter.
     if (mode === 'forward') {
       if (state) {
-        if (w.counter > state.max + 1) notices.push({ kind: 'gap', sender: w.sender, missing: w.counter - state.max - 1, atSeq: item.seq });
-        else if (w.counter < state.max) flags.push('reordered');
+        if (w.counter > state.max + 1) notices.push(gap(w.sender, state.max + 1, w.counter - 1, item.seq));
+        else if (w.counter < state.max) {
+          flags.push('reordered');
+          this.fillGap(w.sender, w.counter, notices);
+        }
       } else if (this.fromStart && w.counter > 1) {
-        notices.push({ kind: 'gap', sender: w.sender, missing: w.counter - 1, atSeq: item.seq });
+        notices.push(gap(w.sender, 1, w.counter - 1, item.seq));
       }
     } else if (state && w.counter < state.min - 1) {
-      notices.push({ kind: 'gap', sender: w.sender, missing: state.min - w.counter - 1, atSeq: state.minSeq });
+      notices.push(gap(w.sender, w.counter + 1, state.min - 1, state.minSeq));
     }
     const s = state ?? { max: w.counter, min: w.counter, minSeq: item.seq };
     if (mode === 'forward') s.max = Math.max(s.max, w.counter);
@@ -370,6 +403,16 @@ export class Conversation {
       await this.d.directory.lookup(m, true);
       if (this.d.directory.hasAlert(m)) throw new UmbraError('identity_changed', `${m}'s security key changed; verify it before sending`);
     }
+    // Validate and size the event before a counter is spent on it: a spent counter would read as a gap.
+    let plaintext: Uint8Array;
+    try {
+      plaintext = encodeEvent(event);
+    } catch {
+      throw new UmbraError('bad_request', 'this message cannot be sent (empty or too long)');
+    }
+    if (plaintext.length + XNONCE_BYTES + TAG_BYTES > LIMITS.maxCiphertextBytes) {
+      throw new UmbraError('payload_too_large', `messages are limited to ${LIMITS.maxCiphertextBytes - XNONCE_BYTES - TAG_BYTES} bytes once encoded`);
+    }
     const key = this.keys.get(this.epoch)!;
     const header = {
       v: PROTOCOL_VERSION,
@@ -383,7 +426,7 @@ export class Conversation {
       counter: ++this.myCounter,
       expiresAt,
     };
-    const sealed = sealEnvelope(header, encodeEvent(event), key, this.d.me.keys.signing.secretKey);
+    const sealed = sealEnvelope(header, plaintext, key, this.d.me.keys.signing.secretKey);
     const wire = toWire(sealed);
     const local: ChatMessage = {
       clientMsgId: header.clientMsgId,
@@ -424,6 +467,10 @@ export class Conversation {
     const rest = this.messagesSignal.value.filter((x) => !(x.sender === m.sender && x.clientMsgId === m.clientMsgId));
     this.messagesSignal.value = sortMessages([...rest, m]);
   }
+}
+
+function gap(sender: string, fromCounter: number, toCounter: number, atSeq: number): Notice {
+  return { kind: 'gap', sender, missing: toCounter - fromCounter + 1, atSeq, fromCounter, toCounter };
 }
 
 function sortMessages(list: ChatMessage[]): ChatMessage[] {

@@ -1,5 +1,5 @@
 // The Umbra client SDK: everything a browser UI, a bot or a test needs to speak the protocol.
-export { UmbraClient, type ClientOptions, type Progress } from './client.ts';
+export { UmbraClient, type ClientOptions, type Progress, type ProgressCallback } from './client.ts';
 export { Conversation, SecurityStats, type ChatMessage, type Notice, type RejectReason, type Rejection } from './conversation.ts';
 export { Directory, type IdentityAlert, type Contact } from './directory.ts';
 export { HttpApi } from './http.ts';

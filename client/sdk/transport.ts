@@ -20,6 +20,11 @@ export interface TransportOptions {
   open(url: string): SocketLike;
   /** Runs after every (re)connect, before queued work resumes; typically sends `hello`. */
   onConnected(): Promise<void>;
+  /**
+   * Asked after a connection attempt failed before opening: false means the session is gone
+   * (the relay refuses the upgrade with 401), so retrying is pointless.
+   */
+  sessionAlive?(): Promise<boolean>;
   /** Pushed frames (no request id): `env`, `conv`. */
   onPush(frame: ServerFrame): void;
   requestTimeoutMs?: number;
@@ -36,7 +41,8 @@ export class Transport {
   private attempt = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
-  private readonly waiters: (() => void)[] = [];
+  private readonly waiters: { resolve(): void; reject(err: UmbraError): void }[] = [];
+  private opened = false;
   /** Frames the relay sent that failed the schema: counted, never acted on. */
   malformedFrames = 0;
 
@@ -60,12 +66,29 @@ export class Transport {
     this.socket = null;
     this.failAll(new UmbraError('disconnected', 'the connection was closed'));
     this.statusSignal.value = 'offline';
+    this.settleWaiters(new UmbraError('disconnected', 'the connection was closed'));
   }
 
-  /** Resolves once online (after onConnected). */
+  /** Resolves once online (after onConnected); rejects if the transport stops or the session ends first. */
   whenOnline(): Promise<void> {
     if (this.statusSignal.value === 'online') return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+    if (this.statusSignal.value === 'session-ended') return Promise.reject(sessionEnded());
+    if (!this.running) return Promise.reject(new UmbraError('disconnected', 'not connected to the relay'));
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  private settleWaiters(err?: UmbraError): void {
+    for (const w of this.waiters.splice(0)) {
+      if (err) w.reject(err);
+      else w.resolve();
+    }
+  }
+
+  private endSession(): void {
+    this.running = false;
+    clearTimeout(this.reconnectTimer);
+    this.statusSignal.value = 'session-ended';
+    this.settleWaiters(sessionEnded());
   }
 
   /** Sends a request and resolves with its reply; rejects on an error frame, timeout or disconnect. */
@@ -100,7 +123,9 @@ export class Transport {
       return;
     }
     this.socket = socket;
+    this.opened = false;
     socket.onopen = () => {
+      this.opened = true;
       this.attempt = 0;
       this.pingTimer = setInterval(() => this.ping(), this.o.pingIntervalMs ?? 20_000);
       this.o
@@ -108,7 +133,7 @@ export class Transport {
         .then(() => {
           if (this.socket !== socket) return;
           this.statusSignal.value = 'online';
-          for (const w of this.waiters.splice(0)) w();
+          this.settleWaiters();
         })
         .catch(() => socket.close(CLOSE.normal, 'handshake failed'));
     };
@@ -119,13 +144,21 @@ export class Transport {
       this.socket = null;
       clearInterval(this.pingTimer);
       this.failAll(new UmbraError('disconnected', 'the connection to the relay was lost'));
-      if (ev.code === CLOSE.sessionEnded || ev.code === CLOSE.unauthorized) {
-        this.running = false;
-        this.statusSignal.value = 'session-ended';
+      if (ev.code === CLOSE.sessionEnded || ev.code === CLOSE.unauthorized) return this.endSession();
+      if (!this.running) {
+        this.statusSignal.value = 'offline';
         return;
       }
-      if (this.running) this.scheduleReconnect();
-      else this.statusSignal.value = 'offline';
+      if (!this.opened && this.o.sessionAlive) {
+        // Browsers hide the upgrade's 401; ask over HTTP before trying again.
+        const check = this.o.sessionAlive;
+        this.statusSignal.value = 'connecting';
+        void check()
+          .then((alive) => (alive ? this.scheduleReconnect() : this.endSession()))
+          .catch(() => this.scheduleReconnect());
+        return;
+      }
+      this.scheduleReconnect();
     };
   }
 
@@ -172,4 +205,8 @@ export class Transport {
       this.pending.delete(id);
     }
   }
+}
+
+function sessionEnded(): UmbraError {
+  return new UmbraError('unauthorized', 'your session has ended; log in again');
 }

@@ -93,7 +93,7 @@ describe('gap detection', () => {
     const laptop = await device(b);
     const c = laptop.conversation(conv.id)!;
     expect(bodies(c)).toEqual(written.filter((t) => t !== 'message 5'));
-    expect(c.notices.value).toEqual([{ kind: 'gap', sender: a, missing: 1, atSeq: 6 }]);
+    expect(c.notices.value).toEqual([{ kind: 'gap', sender: a, missing: 1, atSeq: 6, fromCounter: 5, toCounter: 5 }]);
     expect(laptop.stats.count()).toBe(0);
   });
 
@@ -104,7 +104,7 @@ describe('gap detection', () => {
     const laptop = await device(b);
     const c = laptop.conversation(conv.id)!;
     expect(bodies(c)).toEqual(['message 2', 'message 3']);
-    expect(c.notices.value).toEqual([{ kind: 'gap', sender: a, missing: 1, atSeq: 2 }]);
+    expect(c.notices.value).toEqual([{ kind: 'gap', sender: a, missing: 1, atSeq: 2, fromCounter: 1, toCounter: 1 }]);
   });
 
   it('a gap in an older page shows when that page loads', async () => {
@@ -121,7 +121,7 @@ describe('gap detection', () => {
     await c.loadOlder();
     expect(c.hasOlder.value).toBe(false);
     expect(bodies(c)).toEqual(written.filter((t) => t !== 'message 10' && t !== 'message 11'));
-    expect(c.notices.value).toEqual([{ kind: 'gap', sender: a, missing: 2, atSeq: 12 }]);
+    expect(c.notices.value).toEqual([{ kind: 'gap', sender: a, missing: 2, atSeq: 12, fromCounter: 10, toCounter: 11 }]);
     expect(laptop.stats.count()).toBe(0);
   });
 
@@ -135,7 +135,7 @@ describe('gap detection', () => {
     await alice.sendText(conv.id, 'three');
     await waitFor(() => bobConv.messages.value.length >= 2, 5000, `${b} receives three`);
     expect(bodies(bobConv)).toEqual(['one', 'three']);
-    expect(bobConv.notices.value).toEqual([{ kind: 'gap', sender: a, missing: 1, atSeq: 3 }]);
+    expect(bobConv.notices.value).toEqual([{ kind: 'gap', sender: a, missing: 1, atSeq: 3, fromCounter: 2, toCounter: 2 }]);
     expect(bob.stats.count()).toBe(0);
   });
 });
