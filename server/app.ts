@@ -96,6 +96,10 @@ export function createApp(s: Services): Hono<AppEnv> {
   api.route('/', accountRoutes(s));
   api.route('/users', directoryRoutes(s));
   api.route('/conversations', conversationRoutes(s));
+  // Unknown API paths are a JSON 404 here, before the web client's catch-all can answer them.
+  api.all('*', () => {
+    throw new UmbraError('not_found', 'no such endpoint');
+  });
   app.route('/api', api);
 
   const webDir = s.config.webDir;

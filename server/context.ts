@@ -3,7 +3,7 @@ import type { HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
 import type { Selectable } from 'kysely';
 import type { z } from 'zod';
-import { UmbraError } from '../shared/index.ts';
+import { UmbraError, fromB64 } from '../shared/index.ts';
 import type { RelayConfig } from './config.ts';
 import type { DB } from './db.ts';
 import type { Logger } from './log.ts';
@@ -58,6 +58,18 @@ export function parseWith<S extends z.ZodType>(schema: S, raw: unknown): z.infer
     throw new UmbraError('bad_request', `${where}: ${issue?.message ?? 'invalid'}`);
   }
   return result.data;
+}
+
+/**
+ * Decodes a base64url field the schema admitted. The schema checks alphabet and length only, so a
+ * non-canonical tail (RFC 4648 §3.5) gets this far; that is the sender's mistake, `bad_request`.
+ */
+export function decodeB64(text: string, field: string): Uint8Array {
+  try {
+    return fromB64(text);
+  } catch {
+    throw new UmbraError('bad_request', `${field}: must be canonical unpadded base64url`);
+  }
 }
 
 export function clientAddress(c: Ctx): string {

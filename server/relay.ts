@@ -24,6 +24,12 @@ export interface RunningRelay {
   close(): Promise<void>;
 }
 
+/** The statuses Node itself answers malformed or slow requests with when no listener is attached. */
+const CLIENT_ERROR_STATUS: Record<string, string> = {
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+};
+
 export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
   await initCrypto();
   const log = createLogger(config.logLevel, config.logStream);
@@ -46,19 +52,27 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
   services.hub = hub;
 
   const app = createApp(services);
+  const { headersTimeoutMs, requestTimeoutMs } = config.limits;
   const server = createAdaptorServer({
     fetch: app.fetch,
-    serverOptions: { maxHeaderSize: config.limits.maxHeaderBytes },
+    serverOptions: {
+      maxHeaderSize: config.limits.maxHeaderBytes,
+      // Node enforces the two timeouts only when it sweeps its connections (every 30 s by default);
+      // sweeping at a quarter of the shorter one keeps a slow request within 1.25 times its limit.
+      connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(Math.min(headersTimeoutMs, requestTimeoutMs) / 4))),
+    },
   }) as Server;
   server.maxHeadersCount = config.limits.maxHeaders + 1;
-  server.headersTimeout = config.limits.headersTimeoutMs;
-  server.requestTimeout = config.limits.requestTimeoutMs;
+  server.headersTimeout = headersTimeoutMs;
+  server.requestTimeout = requestTimeoutMs;
   server.keepAliveTimeout = 5_000;
   server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));
   server.on('clientError', (err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    const code = (err as NodeJS.ErrnoException).code;
+    const status = (code && CLIENT_ERROR_STATUS[code]) ?? '400 Bad Request';
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
     else socket.destroy();
-    log.info({ event: 'client_error', code: (err as NodeJS.ErrnoException).code }, 'malformed or timed-out request');
+    log.info({ event: 'client_error', code }, 'malformed or timed-out request');
   });
 
   const housekeeping = setInterval(() => {

@@ -1,7 +1,7 @@
 // The signed-in account: who am I, and the encrypted vault.
 import { Hono } from 'hono';
-import { VaultUpdateRequest, fromB64 } from '../../shared/index.ts';
-import { readBody, type AppEnv, type Services } from '../context.ts';
+import { VaultUpdateRequest } from '../../shared/index.ts';
+import { decodeB64, readBody, type AppEnv, type Services } from '../context.ts';
 import { accountOf } from './auth.ts';
 
 export function accountRoutes(s: Services): Hono<AppEnv> {
@@ -9,7 +9,7 @@ export function accountRoutes(s: Services): Hono<AppEnv> {
   app.get('/me', (c) => c.json(accountOf(c.get('user'))));
   app.put('/vault', async (c) => {
     const body = await readBody(c, VaultUpdateRequest);
-    const vaultVersion = s.store.updateVault(c.get('user').id, fromB64(body.vault), body.expectedVersion);
+    const vaultVersion = s.store.updateVault(c.get('user').id, decodeB64(body.vault, 'vault'), body.expectedVersion);
     return c.json({ vaultVersion });
   });
   return app;

@@ -11,11 +11,10 @@ import {
   SaltRequest,
   SignupRequest,
   UmbraError,
-  fromB64,
   toB64,
   verifyPublicKeys,
 } from '../../shared/index.ts';
-import { clientAddress, readBody, type AppEnv, type Ctx, type Services, type UserRow } from '../context.ts';
+import { clientAddress, decodeB64, readBody, type AppEnv, type Ctx, type Services, type UserRow } from '../context.ts';
 import { hmac } from '../secrets.ts';
 import { SESSION_COOKIE, hashSessionToken, newSessionToken } from '../sessions.ts';
 
@@ -46,22 +45,25 @@ export function authRoutes(s: Services): Hono<AppEnv> {
     }
     const keys = {
       username: body.username,
-      identityKey: fromB64(body.keys.identityKey),
-      x25519Key: fromB64(body.keys.x25519Key),
-      x25519Sig: fromB64(body.keys.x25519Sig),
+      identityKey: decodeB64(body.keys.identityKey, 'keys.identityKey'),
+      x25519Key: decodeB64(body.keys.x25519Key, 'keys.x25519Key'),
+      x25519Sig: decodeB64(body.keys.x25519Sig, 'keys.x25519Sig'),
     };
     if (!verifyPublicKeys(keys)) throw new UmbraError('bad_request', 'keys.x25519Sig does not verify under keys.identityKey');
+    const salt = decodeB64(body.salt, 'salt');
+    const authKey = decodeB64(body.authKey, 'authKey');
+    const vault = decodeB64(body.vault, 'vault');
     s.throttles.signupAddress.record(address);
     const userId = s.store.createUser({
       username: body.username,
-      salt: fromB64(body.salt),
+      salt,
       kdfOps: body.kdf.ops,
       kdfMemKiB: body.kdf.memKiB,
-      authHash: hmac(s.secret, AUTH_HASH_LABEL, fromB64(body.authKey)),
+      authHash: hmac(s.secret, AUTH_HASH_LABEL, authKey),
       identityKey: keys.identityKey,
       x25519Key: keys.x25519Key,
       x25519Sig: keys.x25519Sig,
-      vault: fromB64(body.vault),
+      vault,
     });
     startSession(c, s, userId);
     s.log.info({ event: 'signup' }, 'account created');
@@ -72,11 +74,12 @@ export function authRoutes(s: Services): Hono<AppEnv> {
   app.post('/login', async (c) => {
     const address = clientAddress(c);
     const body = await readBody(c, LoginRequest);
+    const authKey = decodeB64(body.authKey, 'authKey');
     const accountKey = `acct:${body.username}`;
     const wait = Math.max(s.throttles.loginAccount.retryAfter(accountKey), s.throttles.loginAddress.retryAfter(address));
     if (wait) throw new UmbraError('rate_limited', 'too many failed log-ins; try again later', wait);
     const user = s.store.userByName(body.username);
-    const presented = hmac(s.secret, AUTH_HASH_LABEL, fromB64(body.authKey));
+    const presented = hmac(s.secret, AUTH_HASH_LABEL, authKey);
     // Compare against a stand-in for unknown users so both paths do the same work.
     const stored = user?.auth_hash ?? hmac(s.secret, DECOY_SALT_LABEL, `no-user:${body.username}`);
     const ok = crypto.timingSafeEqual(presented, stored) && user !== undefined;

@@ -6,10 +6,9 @@ import {
   CreateConversationRequest,
   HistoryQuery,
   UmbraError,
-  fromB64,
   peekGenesis,
 } from '../../shared/index.ts';
-import { parseWith, readBody, type AppEnv, type Services } from '../context.ts';
+import { decodeB64, parseWith, readBody, type AppEnv, type Services } from '../context.ts';
 
 export function conversationRoutes(s: Services): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -49,7 +48,7 @@ export function conversationRoutes(s: Services): Hono<AppEnv> {
       }
       if (seen.has(k.recipient)) throw new UmbraError('bad_request', 'keys: one per member');
       seen.add(k.recipient);
-      return { epoch: 0, recipientId: recipient.id, wrappedById: me.id, wrapped: fromB64(k.wrapped), sig: fromB64(k.sig) };
+      return { epoch: 0, recipientId: recipient.id, wrappedById: me.id, wrapped: decodeB64(k.wrapped, 'keys.wrapped'), sig: decodeB64(k.sig, 'keys.sig') };
     });
     if (seen.size !== members.size) throw new UmbraError('bad_request', 'keys: one for every member');
     s.store.createConversation({
@@ -59,7 +58,7 @@ export function conversationRoutes(s: Services): Hono<AppEnv> {
       createdBy: me.id,
       memberIds: rows.map((u) => u.id),
       genesis: body.genesis.statement,
-      genesisSig: fromB64(body.genesis.sig),
+      genesisSig: decodeB64(body.genesis.sig, 'genesis.sig'),
       keys,
     });
     s.hub.conversationCreated(body.id, rows.map((u) => u.id));

@@ -9,12 +9,11 @@ import {
   PROTOCOL_VERSION,
   SUPPORTED_SUITES,
   UmbraError,
-  fromB64,
   missingCase,
   type ErrorCode,
   type ServerFrame,
 } from '../../shared/index.ts';
-import type { HubPort, Services } from '../context.ts';
+import { decodeB64, type HubPort, type Services } from '../context.ts';
 import { httpStatus } from '../errors.ts';
 import { originAllowed } from '../origin.ts';
 import { hashSessionToken, sessionTokenFromCookieHeader } from '../sessions.ts';
@@ -133,7 +132,9 @@ export class Hub implements HubPort {
     const parsed = ClientFrame.safeParse(raw);
     if (!parsed.success) {
       this.stats.rejected++;
-      const id = typeof (raw as { id?: unknown })?.id === 'number' ? (raw as { id: number }).id : null;
+      // Echo the id only if it is a valid request id, so the error frame itself stays valid.
+      const rawId = (raw as { id?: unknown } | null)?.id;
+      const id = typeof rawId === 'number' && Number.isInteger(rawId) && rawId >= 1 && rawId <= 2 ** 31 ? rawId : null;
       const issue = parsed.error.issues[0];
       return this.sendError(conn, id, 'bad_request', `${issue?.path.join('.') || 'frame'}: ${issue?.message ?? 'invalid'}`);
     }
@@ -163,7 +164,10 @@ export class Hub implements HubPort {
         if (env.expiresAt !== null && env.expiresAt <= this.s.config.now()) {
           throw new UmbraError('bad_request', 'env.expiresAt: already in the past');
         }
-        const result = this.s.store.appendEnvelope(env, conn.userId, fromB64(env.ct), fromB64(env.sig), fromB64(env.rosterHash));
+        const ct = decodeB64(env.ct, 'env.ct');
+        const sig = decodeB64(env.sig, 'env.sig');
+        const rosterHash = decodeB64(env.rosterHash, 'env.rosterHash');
+        const result = this.s.store.appendEnvelope(env, conn.userId, ct, sig, rosterHash);
         // The ack goes out only after the transaction committed (synchronous = FULL).
         this.send(conn, { t: 'ack', id: frame.id, conv: env.conv, seq: result.seq, clientMsgId: env.clientMsgId, receivedAt: result.receivedAt });
         if (!result.duplicate) {
