@@ -1,6 +1,7 @@
 // The relay's settings: defaults, and how the environment overrides them.
 import path from 'node:path';
 import type { Writable } from 'node:stream';
+import { LIMITS } from '../shared/index.ts';
 
 export interface RelayConfig {
   /** Folder for the SQLite file and the relay secret. */
@@ -60,7 +61,7 @@ export function defaultConfig(overrides: Partial<RelayConfig> = {}): RelayConfig
       maxHeaderBytes: 16 * 1024,
       headersTimeoutMs: 10_000,
       requestTimeoutMs: 30_000,
-      maxFrameBytes: 128 * 1024,
+      maxFrameBytes: LIMITS.maxFrameBytes,
       maxFragments: 32,
       frameRate: 50,
       frameBurst: 200,

@@ -26,7 +26,14 @@ export interface Services {
   log: Logger;
   hub: HubPort;
   secret: Buffer;
-  throttles: { loginAccount: Throttle; loginAddress: Throttle; signupAddress: Throttle };
+  throttles: {
+    /** Failed log-ins for one account from one address. */
+    loginAccount: Throttle;
+    /** Failed log-ins for one account from anywhere: a wider bound against spread-out guessing. */
+    loginAccountAnywhere: Throttle;
+    loginAddress: Throttle;
+    signupAddress: Throttle;
+  };
 }
 
 export type AppEnv = {

@@ -88,6 +88,7 @@ export async function openDb(dataDir: string): Promise<OpenedDb> {
   assertPragma(sqlite, 'journal_mode', 'wal');
   assertPragma(sqlite, 'synchronous', SYNCHRONOUS_LEVEL);
   assertPragma(sqlite, 'foreign_keys', 1);
+  assertPragma(sqlite, 'secure_delete', 1);
 
   const kysely = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
   const provider: MigrationProvider = { getMigrations: async () => migrations };

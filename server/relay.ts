@@ -43,6 +43,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
     secret: loadRelaySecret(config.dataDir),
     throttles: {
       loginAccount: new Throttle(t.accountFailures, t.windowMs, config.now),
+      loginAccountAnywhere: new Throttle(t.accountFailures * 10, t.windowMs, config.now),
       loginAddress: new Throttle(t.addressFailures, t.windowMs, config.now),
       signupAddress: new Throttle(t.signupsPerAddress, t.windowMs, config.now),
     },

@@ -75,6 +75,7 @@ export const CLOSE = {
   normal: 1000,
   goingAway: 1001,
   protocolError: 1002,
+  unsupportedData: 1003,
   policy: 1008,
   tooBig: 1009,
   internal: 1011,

@@ -6,6 +6,7 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import {
   AccountResponse,
   KDF_DEFAULT,
+  KDF_MAX,
   KDF_MIN,
   LoginRequest,
   SaltRequest,
@@ -43,6 +44,9 @@ export function authRoutes(s: Services): Hono<AppEnv> {
     if (body.kdf.ops < KDF_MIN.ops || body.kdf.memKiB < KDF_MIN.memKiB) {
       throw new UmbraError('weak_kdf_params', 'Argon2id parameters are below the minimum');
     }
+    if (body.kdf.ops > KDF_MAX.ops || body.kdf.memKiB > KDF_MAX.memKiB) {
+      throw new UmbraError('weak_kdf_params', 'Argon2id parameters are above what clients accept');
+    }
     const keys = {
       username: body.username,
       identityKey: decodeB64(body.keys.identityKey, 'keys.identityKey'),
@@ -75,8 +79,12 @@ export function authRoutes(s: Services): Hono<AppEnv> {
     const address = clientAddress(c);
     const body = await readBody(c, LoginRequest);
     const authKey = decodeB64(body.authKey, 'authKey');
-    const accountKey = `acct:${body.username}`;
-    const wait = Math.max(s.throttles.loginAccount.retryAfter(accountKey), s.throttles.loginAddress.retryAfter(address));
+    // Per account and address, so a stranger elsewhere cannot lock the owner out with a few guesses;
+    // per account anywhere (ten times wider) and per address bound guessing spread over either.
+    const accountKey = `acct:${body.username}@${address}`;
+    const anywhereKey = `acct:${body.username}`;
+    const th = s.throttles;
+    const wait = Math.max(th.loginAccount.retryAfter(accountKey), th.loginAccountAnywhere.retryAfter(anywhereKey), th.loginAddress.retryAfter(address));
     if (wait) throw new UmbraError('rate_limited', 'too many failed log-ins; try again later', wait);
     const user = s.store.userByName(body.username);
     const presented = hmac(s.secret, AUTH_HASH_LABEL, authKey);
@@ -84,12 +92,13 @@ export function authRoutes(s: Services): Hono<AppEnv> {
     const stored = user?.auth_hash ?? hmac(s.secret, DECOY_SALT_LABEL, `no-user:${body.username}`);
     const ok = crypto.timingSafeEqual(presented, stored) && user !== undefined;
     if (!ok || !user) {
-      s.throttles.loginAccount.record(accountKey);
-      s.throttles.loginAddress.record(address);
+      th.loginAccount.record(accountKey);
+      th.loginAccountAnywhere.record(anywhereKey);
+      th.loginAddress.record(address);
       s.log.info({ event: 'login_failed' }, 'log-in refused');
       throw new UmbraError('invalid_credentials', 'wrong username or password');
     }
-    s.throttles.loginAccount.clear(accountKey);
+    th.loginAccount.clear(accountKey);
     startSession(c, s, user.id);
     s.log.info({ event: 'login' }, 'logged in');
     return c.json(accountOf(user));

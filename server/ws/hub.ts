@@ -119,7 +119,7 @@ export class Hub implements HubPort {
     }
     if (isBinary) {
       this.stats.rejected++;
-      conn.ws.close(1003, 'binary frames are not part of the protocol');
+      conn.ws.close(CLOSE.unsupportedData, 'binary frames are not part of the protocol');
       return;
     }
     let raw: unknown;
@@ -250,11 +250,16 @@ export class Hub implements HubPort {
     return true;
   }
 
+  /** Every ping interval: drop links that stopped answering, and close those whose session ended. */
   private keepalive(): void {
     for (const set of this.byUser.values()) {
       for (const conn of set) {
         if (!conn.alive) {
           conn.ws.terminate();
+          continue;
+        }
+        if (!this.s.store.sessionUser(conn.sessionHash)) {
+          conn.ws.close(CLOSE.unauthorized, 'your session has ended');
           continue;
         }
         conn.alive = false;

@@ -277,10 +277,32 @@ describe('brute-force throttles', () => {
 
       const other = await api(r, 'POST', '/api/auth/login', { body: { username: bystander, authKey: toB64(await authKeyFor(r, bystander, PASSWORD)) } });
       expect(other.status).toBe(200);
+      // The guesses came from 127.0.0.1: the owner elsewhere is not locked out by them.
+      const owner = await loginFrom(r, '127.0.0.2', victim, fromB64(rightKey));
+      expect(owner.status).toBe(200);
 
       now += 60_001;
       const later = await api(r, 'POST', '/api/auth/login', { body: { username: victim, authKey: rightKey } });
       expect(later.status).toBe(200);
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it('bounds guessing spread over many addresses at ten times the per-address allowance', async () => {
+    const r = await startTestRelay({ throttle: { accountFailures: 2, addressFailures: 1000, windowMs: 60_000 } });
+    try {
+      const victim = uniqueName('spread');
+      const c = r.client();
+      await c.signUp(victim, PASSWORD);
+      c.disconnect();
+      const key = await authKeyFor(r, victim, PASSWORD);
+      for (let host = 1; host <= 10; host++) {
+        for (let i = 0; i < 2; i++) expect((await loginFrom(r, `127.0.1.${host}`, victim, crypto.randomBytes(32))).status).toBe(401);
+      }
+      const fresh = await loginFrom(r, '127.0.1.200', victim, key);
+      expect(fresh.status).toBe(429);
+      expect(fresh.body.error.code).toBe('rate_limited');
     } finally {
       await r.stop();
     }
