@@ -4,8 +4,10 @@ import type { Writable } from 'node:stream';
 import { LIMITS } from '../shared/index.ts';
 
 export interface RelayConfig {
-  /** Folder for the SQLite file and the relay secret. */
+  /** Folder for the SQLite file (and the relay secret, unless secretFile points elsewhere). */
   dataDir: string;
+  /** The relay secret's file; null means `<dataDir>/relay-secret`. */
+  secretFile: string | null;
   port: number;
   host: string;
   /** Folder of the built web client; null serves no page (API only). */
@@ -48,6 +50,7 @@ export interface RelayConfig {
 export function defaultConfig(overrides: Partial<RelayConfig> = {}): RelayConfig {
   const base: RelayConfig = {
     dataDir: path.resolve('data'),
+    secretFile: null,
     port: 8080,
     host: '127.0.0.1',
     webDir: null,
@@ -85,12 +88,13 @@ export function defaultConfig(overrides: Partial<RelayConfig> = {}): RelayConfig
   };
 }
 
-/** Reads DATA_DIR, PORT, HOST, WEB_DIR, ALLOWED_ORIGINS, SECURE_COOKIES, LOG_LEVEL. */
+/** Reads DATA_DIR, RELAY_SECRET_FILE, PORT, HOST, ALLOWED_ORIGINS, SECURE_COOKIES, LOG_LEVEL. */
 export function configFromEnv(env: NodeJS.ProcessEnv, webDir: string | null): RelayConfig {
   const port = env.PORT ? Number(env.PORT) : 8080;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be 0..65535, got ${env.PORT}`);
   return defaultConfig({
     dataDir: path.resolve(env.DATA_DIR ?? 'data'),
+    secretFile: env.RELAY_SECRET_FILE ? path.resolve(env.RELAY_SECRET_FILE) : null,
     port,
     host: env.HOST ?? '127.0.0.1',
     webDir,

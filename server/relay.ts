@@ -8,7 +8,7 @@ import type { RelayConfig } from './config.ts';
 import type { Services } from './context.ts';
 import { openDb, type OpenedDb } from './db.ts';
 import { createLogger, type Logger } from './log.ts';
-import { loadRelaySecret } from './secrets.ts';
+import { defaultSecretFile, loadRelaySecret } from './secrets.ts';
 import { RelayStore } from './store.ts';
 import { Throttle } from './throttle.ts';
 import { Hub } from './ws/hub.ts';
@@ -40,7 +40,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
     store,
     config,
     log,
-    secret: loadRelaySecret(config.dataDir),
+    secret: loadRelaySecret(config.secretFile ?? defaultSecretFile(config.dataDir)),
     throttles: {
       loginAccount: new Throttle(t.accountFailures, t.windowMs, config.now),
       loginAccountAnywhere: new Throttle(t.accountFailures * 10, t.windowMs, config.now),

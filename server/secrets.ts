@@ -5,9 +5,16 @@ import path from 'node:path';
 
 export const SECRET_FILE = 'relay-secret';
 
-/** Reads DATA_DIR/relay-secret, creating a random 32-byte one (mode 0600) on first start. */
-export function loadRelaySecret(dataDir: string): Buffer {
-  const file = path.join(dataDir, SECRET_FILE);
+/** Where the secret lives unless RELAY_SECRET_FILE says otherwise. */
+export function defaultSecretFile(dataDir: string): string {
+  return path.join(dataDir, SECRET_FILE);
+}
+
+/**
+ * Reads the relay secret, creating a random 32-byte one (mode 0600) on first start. Keep it out of
+ * the database's backups (RELAY_SECRET_FILE): with it, a copy of the database reveals more.
+ */
+export function loadRelaySecret(file: string): Buffer {
   try {
     const existing = fs.readFileSync(file);
     if (existing.length !== 32) throw new Error(`${file} must hold 32 bytes, found ${existing.length}`);

@@ -17,6 +17,7 @@ import {
 } from '../../shared/index.ts';
 import { clientAddress, decodeB64, readBody, type AppEnv, type Ctx, type Services, type UserRow } from '../context.ts';
 import { hmac } from '../secrets.ts';
+import { openVaultAtRest, sealVaultAtRest } from '../vault-at-rest.ts';
 import { SESSION_COOKIE, hashSessionToken, newSessionToken } from '../sessions.ts';
 
 const AUTH_HASH_LABEL = 'umbra/relay/auth-hash';
@@ -67,12 +68,12 @@ export function authRoutes(s: Services): Hono<AppEnv> {
       identityKey: keys.identityKey,
       x25519Key: keys.x25519Key,
       x25519Sig: keys.x25519Sig,
-      vault,
+      vault: sealVaultAtRest(s.secret, body.username, vault),
     });
     startSession(c, s, userId);
     s.log.info({ event: 'signup' }, 'account created');
     const user = s.store.userById(userId)!;
-    return c.json(accountOf(user), 201);
+    return c.json(accountOf(s, user), 201);
   });
 
   app.post('/login', async (c) => {
@@ -101,7 +102,7 @@ export function authRoutes(s: Services): Hono<AppEnv> {
     th.loginAccount.clear(accountKey);
     startSession(c, s, user.id);
     s.log.info({ event: 'login' }, 'logged in');
-    return c.json(accountOf(user));
+    return c.json(accountOf(s, user));
   });
 
   app.post('/logout', (c) => {
@@ -130,6 +131,6 @@ function startSession(c: Ctx, s: Services, userId: number): void {
   });
 }
 
-export function accountOf(user: UserRow): AccountResponse {
-  return { username: user.username, vault: toB64(user.vault), vaultVersion: user.vault_version };
+export function accountOf(s: Services, user: UserRow): AccountResponse {
+  return { username: user.username, vault: toB64(openVaultAtRest(s.secret, user.username, user.vault)), vaultVersion: user.vault_version };
 }
