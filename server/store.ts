@@ -229,6 +229,8 @@ export class RelayStore {
       lastSeq: conv.last_seq,
       myLastCounter: Number(counter?.c ?? 0),
       createdAt: conv.created_at,
+      statements: [],
+      meta: null,
     };
   }
 

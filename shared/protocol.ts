@@ -23,7 +23,20 @@ export const CTX = {
   membershipSig: 'umbra/v1/membership-sig',
   roster: 'umbra/v1/roster',
   safetyNumber: 'umbra/v1/safety-number',
+  statementHash: 'umbra/v1/statement-hash',
+  joinRequestSig: 'umbra/v1/join-request-sig',
+  roomName: 'umbra/v1/room-name',
+  roomMetaAd: 'umbra/v1/room-meta-ad',
+  roomMetaSig: 'umbra/v1/room-meta-sig',
 } as const;
+
+/**
+ * Room names are found by a slow, public-salted hash (Argon2id with these parameters), so the relay
+ * never holds the name and pays an Argon2id run for every name it guesses (docs/PROTOCOL.md §Rooms).
+ */
+export const ROOM_NAME_KDF = { ops: 2, memKiB: 19 * 1024 } as const;
+export const ROOM_NAME_MAX_CHARS = 64;
+export const ROOM_TOPIC_MAX_CHARS = 512;
 
 /** Argon2id parameters for new accounts; clients refuse anything weaker (OWASP minimum). */
 export const KDF_DEFAULT = { alg: 'argon2id13', ops: 2, memKiB: 19 * 1024 } as const;
@@ -60,7 +73,11 @@ export const LIMITS = {
 } as const;
 
 /** Kind of a conversation. */
-export type ConversationKind = 'direct';
+export type ConversationKind = 'direct' | 'room';
+
+/** Roles in a room, strongest first. The owner created it; admins manage members; members talk. */
+export const ROLES = ['owner', 'admin', 'member'] as const;
+export type Role = (typeof ROLES)[number];
 
 /**
  * Envelope type, bound into the associated data. `content` carries what a

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { fromB64 } from './crypto/bytes.ts';
 import { ERROR_CODES } from './errors.ts';
-import { ENVELOPE_TYPES, LIMITS, SALT_BYTES, USERNAME_PATTERN } from './protocol.ts';
+import { ENVELOPE_TYPES, LIMITS, ROOM_NAME_MAX_CHARS, ROOM_TOPIC_MAX_CHARS, SALT_BYTES, USERNAME_PATTERN } from './protocol.ts';
 
 const B64URL = /^[A-Za-z0-9_-]*$/;
 
@@ -124,9 +124,102 @@ export const CreateConversationRequest = z.strictObject({
 });
 export type CreateConversationRequest = z.infer<typeof CreateConversationRequest>;
 
+// ---- Rooms (docs/PROTOCOL.md §Rooms) ------------------------------------------------------
+
+export const MemberRef = z.strictObject({ username: Username, identityKey: PublicKey });
+
+/** One membership change. Who may sign which is checked by replayRoomChain. */
+export const RoomOp = z.discriminatedUnion('op', [
+  /** seq 0: the creator becomes owner at epoch 0. */
+  z.strictObject({ op: z.literal('create'), owner: MemberRef }),
+  /** An admin adds a member (invited, or admitting a join request) with the current epoch key. */
+  z.strictObject({ op: z.literal('add'), member: MemberRef, role: z.enum(['admin', 'member']), via: z.enum(['invite', 'join']) }),
+  /** An admin removes a member and rotates to `epoch` (the previous epoch + 1) in the same step. */
+  z.strictObject({ op: z.literal('remove'), member: Username, epoch: Epoch }),
+  /** The signer leaves; an admin must rotate before anyone sends again. */
+  z.strictObject({ op: z.literal('leave') }),
+  /** An admin moves the room to `epoch` (the previous epoch + 1), wrapped for the current members. */
+  z.strictObject({ op: z.literal('rotate'), epoch: Epoch }),
+  /** An admin promotes a member to admin, or (the owner) demotes an admin to member. */
+  z.strictObject({ op: z.literal('role'), member: Username, role: z.enum(['admin', 'member']) }),
+]);
+export type RoomOp = z.infer<typeof RoomOp>;
+
+/** A signed link in a room's membership chain; `prev` is the hash of the link before it. */
+export const RoomStatementSchema = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal('room-statement'),
+  conv: ConvId,
+  seq: z.number().int().min(0).max(1_000_000),
+  prev: b64Exact(32).nullable(),
+  actor: Username,
+  at: Timestamp,
+  body: RoomOp,
+});
+export type RoomStatement = z.infer<typeof RoomStatementSchema>;
+
+/** What a would-be member signs to ask to join a room found by name. */
+export const JoinRequestSchema = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal('join-request'),
+  conv: ConvId,
+  username: Username,
+  identityKey: PublicKey,
+  at: Timestamp,
+});
+export type JoinRequest = z.infer<typeof JoinRequestSchema>;
+
+/** Room settings, sealed under an epoch key: the relay never reads them. */
+export const RoomMetaSchema = z.strictObject({
+  name: z.string().min(1).max(ROOM_NAME_MAX_CHARS),
+  topic: z.string().max(ROOM_TOPIC_MAX_CHARS),
+  /** `open`: any online admin's client admits join requests; `private`: an admin approves each. */
+  policy: z.enum(['open', 'private']),
+});
+export type RoomMeta = z.infer<typeof RoomMetaSchema>;
+
+/** The sealed settings as stored: epoch, sealed bytes, and the admin who signed them. */
+export const SealedMetaWire = z.strictObject({
+  epoch: Epoch,
+  author: Username,
+  sealed: b64Max(4096),
+  sig: Signature,
+});
+export type SealedMetaWire = z.infer<typeof SealedMetaWire>;
+
+export const CreateRoomRequest = z.strictObject({
+  id: ConvId,
+  nameHash: b64Exact(32),
+  genesis: SignedStatementWire,
+  keys: z.array(WrappedKeyWire).length(1),
+  meta: SealedMetaWire,
+});
+export type CreateRoomRequest = z.infer<typeof CreateRoomRequest>;
+
+export const RoomLookupRequest = z.strictObject({ nameHash: b64Exact(32) });
+export const RoomLookupResponse = z.strictObject({ id: ConvId });
+
+export const JoinRoomRequest = SignedStatementWire;
+
+/** A change to the chain, with the wrapped keys and settings it brings (all in one transaction). */
+export const PostStatementRequest = z.strictObject({
+  statement: SignedStatementWire,
+  keys: z.array(WrappedKeyWire).max(LIMITS.maxMembers),
+  meta: SealedMetaWire.nullable(),
+});
+export type PostStatementRequest = z.infer<typeof PostStatementRequest>;
+
+/** For admins: the signed join requests waiting on a room. */
+export const PendingJoinRequests = z.strictObject({ requests: z.array(SignedStatementWire) });
+
+/** For a would-be member: the rooms it asked to join and where each request stands. */
+export const MyJoinRequests = z.strictObject({
+  requests: z.array(z.strictObject({ conv: ConvId, status: z.enum(['pending', 'declined']), at: Timestamp })),
+});
+
 export const ConversationSummary = z.strictObject({
   id: ConvId,
-  kind: z.literal('direct'),
+  kind: z.enum(['direct', 'room']),
   members: z.array(Username),
   genesis: SignedStatementWire,
   /** Only the wrapped keys addressed to the caller. */
@@ -135,6 +228,9 @@ export const ConversationSummary = z.strictObject({
   /** Highest counter the caller has used here (0 if none); lets a new device continue the count. */
   myLastCounter: z.number().int().min(0),
   createdAt: Timestamp,
+  /** Rooms: the whole membership chain, oldest first, and the newest sealed settings. */
+  statements: z.array(SignedStatementWire),
+  meta: SealedMetaWire.nullable(),
 });
 export type ConversationSummary = z.infer<typeof ConversationSummary>;
 
@@ -198,6 +294,12 @@ export const ServerFrame = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('pong'), id: RequestId }),
   z.strictObject({ t: z.literal('env'), conv: ConvId, item: StoredEnvelope }),
   z.strictObject({ t: z.literal('conv'), conv: ConvId }),
+  /** A room's membership chain grew (or you were removed): fetch the conversation again. */
+  z.strictObject({ t: z.literal('roster'), conv: ConvId }),
+  /** To a room's admins: someone asked to join. */
+  z.strictObject({ t: z.literal('join-request'), conv: ConvId, username: Username }),
+  /** To a would-be member: an admin declined the request. */
+  z.strictObject({ t: z.literal('join-declined'), conv: ConvId }),
   z.strictObject({
     t: z.literal('error'),
     id: RequestId.nullable(),

@@ -11,3 +11,4 @@ export * from './roster.ts';
 export * from './safety.ts';
 export * from './vault.ts';
 export * from './membership.ts';
+export * from './room.ts';
