@@ -36,8 +36,9 @@ export interface RelayConfig {
     pingIntervalMs: number;
   };
   throttle: {
-    /** Failed log-ins per account, and per address, within the window. */
+    /** Failed log-ins per (account, address) within the window; per account from anywhere: ten times this. */
     accountFailures: number;
+    /** Failed log-ins per address, whatever the account. */
     addressFailures: number;
     windowMs: number;
     /** Sign-ups per address within the window. */

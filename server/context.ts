@@ -68,8 +68,8 @@ export function parseWith<S extends z.ZodType>(schema: S, raw: unknown): z.infer
 }
 
 /**
- * Decodes a base64url field the schema admitted. The schema checks alphabet and length only, so a
- * non-canonical tail (RFC 4648 §3.5) gets this far; that is the sender's mistake, `bad_request`.
+ * Decodes a base64url field the schema admitted. The shared schemas already refuse non-canonical
+ * text (RFC 4648 §3.5); this second check keeps a schema slip a `bad_request`, never a 500.
  */
 export function decodeB64(text: string, field: string): Uint8Array {
   try {

@@ -40,7 +40,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
     store,
     config,
     log,
-    secret: loadRelaySecret(config.secretFile ?? defaultSecretFile(config.dataDir)),
+    secret: loadRelaySecret(config.secretFile ?? defaultSecretFile(config.dataDir), store.userCount() > 0),
     throttles: {
       loginAccount: new Throttle(t.accountFailures, t.windowMs, config.now),
       loginAccountAnywhere: new Throttle(t.accountFailures * 10, t.windowMs, config.now),

@@ -49,6 +49,10 @@ export class RelayStore {
     return this.db.first(this.q.selectFrom('users').selectAll().where('username', '=', username));
   }
 
+  userCount(): number {
+    return Number(this.db.first(this.q.selectFrom('users').select((eb) => eb.fn.countAll().as('n')))?.n ?? 0);
+  }
+
   userById(id: number): UserRow | undefined {
     return this.db.first(this.q.selectFrom('users').selectAll().where('id', '=', id));
   }

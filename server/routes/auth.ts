@@ -100,9 +100,10 @@ export function authRoutes(s: Services): Hono<AppEnv> {
       throw new UmbraError('invalid_credentials', 'wrong username or password');
     }
     th.loginAccount.clear(accountKey);
+    const account = accountOf(s, user); // before the session: a vault that cannot be served starts none
     startSession(c, s, user.id);
     s.log.info({ event: 'login' }, 'logged in');
-    return c.json(accountOf(s, user));
+    return c.json(account);
   });
 
   app.post('/logout', (c) => {

@@ -59,3 +59,16 @@ it('serves the same vault after a vault update, sealed afresh', async () => {
   expect(laptop.directory.pinned(bob.me.value!)).toEqual(bob.identityKey);
   for (const c of [alice, bob, laptop]) c.disconnect();
 });
+
+it('refuses to start on a database with accounts when the secret is missing', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'umbra-nosecret-'));
+  const first = await startTestRelay({ dataDir: dir });
+  const c = first.client();
+  await c.signUp(uniqueName('kept'), PASSWORD);
+  c.disconnect();
+  await first.stop();
+  fs.rmSync(path.join(dir, 'relay-secret'));
+  await expect(startTestRelay({ dataDir: dir })).rejects.toThrow(/relay secret .* is missing but the database has accounts/);
+  expect(fs.existsSync(path.join(dir, 'relay-secret'))).toBe(false);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
