@@ -13,6 +13,7 @@ import { accountRoutes } from './routes/account.ts';
 import { authRoutes } from './routes/auth.ts';
 import { conversationRoutes } from './routes/conversations.ts';
 import { directoryRoutes } from './routes/directory.ts';
+import { roomRoutes } from './routes/rooms.ts';
 import { requireSession } from './routes/session.ts';
 
 /** The Content-Security-Policy: no inline script; 'wasm-unsafe-eval' because libsodium is WebAssembly. */
@@ -28,6 +29,20 @@ export const CSP = {
   frameAncestors: ["'none'"],
   formAction: ["'self'"],
 };
+
+/**
+ * A room change carries one wrapped key per remaining member: up to LIMITS.maxMembers keys of up
+ * to ~400 bytes of JSON each, about 400 KB, past LIMITS.maxBodyBytes. That one route gets this limit.
+ */
+export const ROOM_CHANGE_MAX_BODY_BYTES = 512 * 1024;
+const ROOM_CHANGE_PATH = /^\/api\/rooms\/[^/]+\/statements$/;
+
+function limitBody(maxSize: number) {
+  return bodyLimit({
+    maxSize,
+    onError: (c) => c.json({ error: { code: 'payload_too_large', message: `bodies are limited to ${maxSize} bytes` } }, 413),
+  });
+}
 
 export function createApp(s: Services): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -70,13 +85,9 @@ export function createApp(s: Services): Hono<AppEnv> {
   );
 
   const api = new Hono<AppEnv>();
-  api.use(
-    '*',
-    bodyLimit({
-      maxSize: LIMITS.maxBodyBytes,
-      onError: (c) => c.json({ error: { code: 'payload_too_large', message: `bodies are limited to ${LIMITS.maxBodyBytes} bytes` } }, 413),
-    }),
-  );
+  const bodyLimited = limitBody(LIMITS.maxBodyBytes);
+  const roomChangeLimited = limitBody(ROOM_CHANGE_MAX_BODY_BYTES);
+  api.use('*', (c, next) => (c.req.method === 'POST' && ROOM_CHANGE_PATH.test(c.req.path) ? roomChangeLimited : bodyLimited)(c, next));
   api.use('*', async (c, next) => {
     c.header('Cache-Control', 'no-store');
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
@@ -93,9 +104,12 @@ export function createApp(s: Services): Hono<AppEnv> {
   api.use('/users/*', session);
   api.use('/conversations', session);
   api.use('/conversations/*', session);
+  api.use('/rooms', session);
+  api.use('/rooms/*', session);
   api.route('/', accountRoutes(s));
   api.route('/users', directoryRoutes(s));
   api.route('/conversations', conversationRoutes(s));
+  api.route('/rooms', roomRoutes(s));
   // Unknown API paths are a JSON 404 here, before the web client's catch-all can answer them.
   api.all('*', () => {
     throw new UmbraError('not_found', 'no such endpoint');

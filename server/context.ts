@@ -3,25 +3,32 @@ import type { HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
 import type { Selectable } from 'kysely';
 import type { z } from 'zod';
-import { UmbraError, fromB64 } from '../shared/index.ts';
+import { UmbraError, fromB64, type ServerFrame } from '../shared/index.ts';
 import type { RelayConfig } from './config.ts';
 import type { DB } from './db.ts';
 import type { Logger } from './log.ts';
+import type { RoomStore } from './rooms/store.ts';
 import type { RelayStore } from './store.ts';
 import type { Throttle } from './throttle.ts';
 
 export type UserRow = Selectable<DB['users']>;
 
+/** The frames the relay pushes on its own, without a request. */
+export type PushFrame = Extract<ServerFrame, { t: 'conv' | 'roster' | 'join-request' | 'join-declined' }>;
+
 /** What the HTTP side asks of the WebSocket side. */
 export interface HubPort {
   /** Tells members' live connections that a conversation they belong to now exists. */
   conversationCreated(convId: string, memberIds: number[]): void;
+  /** Sends `frame` to these users' live connections (those that have said hello). */
+  push(userIds: readonly number[], frame: PushFrame): void;
   /** Closes every connection opened with this session. */
   endSession(sessionHash: Buffer): void;
 }
 
 export interface Services {
   store: RelayStore;
+  rooms: RoomStore;
   config: RelayConfig;
   log: Logger;
   hub: HubPort;

@@ -31,8 +31,20 @@ export interface DB {
     last_seq: number;
     genesis: Buffer;
     genesis_sig: Buffer;
+    /** Rooms: the Argon2id hash of the normalised name (unique); null for direct conversations. */
+    name_hash: Buffer | null;
+    /** Rooms: the newest sealed settings and their author; null for direct conversations. */
+    meta_epoch: number | null;
+    meta_author_id: number | null;
+    meta_sealed: Buffer | null;
+    meta_sig: Buffer | null;
   };
-  members: { conv_id: string; user_id: number; joined_at: number };
+  /** `role` is the relay's replay of the room's chain: owner, admin or member (always member in a direct conversation). */
+  members: { conv_id: string; user_id: number; joined_at: number; role: Generated<string> };
+  /** A room's membership chain: each link's exact signed text and its signature. */
+  statements: { conv_id: string; seq: number; body: Buffer; sig: Buffer };
+  /** One request per user and room; `request` is the signed JoinRequest text. */
+  join_requests: { conv_id: string; user_id: number; request: Buffer; sig: Buffer; status: string; created_at: number };
   wrapped_keys: {
     conv_id: string;
     epoch: number;

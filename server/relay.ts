@@ -9,6 +9,7 @@ import type { Services } from './context.ts';
 import { openDb, type OpenedDb } from './db.ts';
 import { createLogger, type Logger } from './log.ts';
 import { defaultSecretFile, loadRelaySecret } from './secrets.ts';
+import { RoomStore } from './rooms/store.ts';
 import { RelayStore } from './store.ts';
 import { Throttle } from './throttle.ts';
 import { Hub } from './ws/hub.ts';
@@ -38,6 +39,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
   const t = config.throttle;
   const services: Services = {
     store,
+    rooms: new RoomStore(db, config.now),
     config,
     log,
     secret: loadRelaySecret(config.secretFile ?? defaultSecretFile(config.dataDir), store.userCount() > 0),

@@ -1,12 +1,20 @@
 // The relay's storage operations. Every multi-row write is one SQLite transaction, so a failure
 // leaves nothing half-written; reads never return an envelope past its expiry.
 import type { Selectable } from 'kysely';
-import { UmbraError, type ConversationSummary, type EnvelopeWire, type StoredEnvelope } from '../shared/index.ts';
+import {
+  UmbraError,
+  type ConversationSummary,
+  type EnvelopeWire,
+  type SealedMetaWire,
+  type StoredEnvelope,
+} from '../shared/index.ts';
 import { toB64 } from '../shared/crypto/bytes.ts';
 import type { DB, OpenedDb } from './db.ts';
 
 type UserRow = Selectable<DB['users']>;
 type EnvelopeRow = Selectable<DB['envelopes']>;
+type ConversationRow = Selectable<DB['conversations']>;
+type SignedStatementWire = ConversationSummary['genesis'];
 
 export interface NewUser {
   username: string;
@@ -186,7 +194,10 @@ export class RelayStore {
       );
   }
 
-  /** The caller's view of a conversation: members, genesis, its own wrapped keys and counters. */
+  /**
+   * The caller's view of a conversation: members, genesis, its own wrapped keys (every epoch) and
+   * counters; for a room also the membership chain and the newest sealed settings.
+   */
   summary(convId: string, userId: number): ConversationSummary | undefined {
     const conv = this.db.first(this.q.selectFrom('conversations').selectAll().where('id', '=', convId));
     if (!conv) return undefined;
@@ -217,11 +228,12 @@ export class RelayStore {
         .where('conv_id', '=', convId)
         .where('sender_id', '=', userId),
     );
+    const room = conv.kind === 'room' ? this.roomView(conv) : null;
     return {
       id: conv.id,
-      kind: 'direct',
+      kind: room ? 'room' : 'direct',
       members,
-      genesis: { statement: conv.genesis.toString('utf8'), sig: toB64(conv.genesis_sig) },
+      genesis: room?.statements[0] ?? { statement: conv.genesis.toString('utf8'), sig: toB64(conv.genesis_sig) },
       keys: keys.map((k) => ({
         conv: convId,
         epoch: k.epoch,
@@ -233,9 +245,22 @@ export class RelayStore {
       lastSeq: conv.last_seq,
       myLastCounter: Number(counter?.c ?? 0),
       createdAt: conv.created_at,
-      statements: [],
-      meta: null,
+      statements: room?.statements ?? [],
+      meta: room?.meta ?? null,
     };
+  }
+
+  /** A room's whole membership chain, oldest first, and its newest sealed settings. */
+  private roomView(conv: ConversationRow): { statements: SignedStatementWire[]; meta: SealedMetaWire | null } {
+    const statements = this.db
+      .all(this.q.selectFrom('statements').select(['body', 'sig']).where('conv_id', '=', conv.id).orderBy('seq'))
+      .map((r) => ({ statement: r.body.toString('utf8'), sig: toB64(r.sig) }));
+    const author = conv.meta_author_id === null ? undefined : this.userById(conv.meta_author_id);
+    const meta =
+      author && conv.meta_epoch !== null && conv.meta_sealed && conv.meta_sig
+        ? { epoch: conv.meta_epoch, author: author.username, sealed: toB64(conv.meta_sealed), sig: toB64(conv.meta_sig) }
+        : null;
+    return { statements, meta };
   }
 
   // ---- envelopes -------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import {
   type ErrorCode,
   type ServerFrame,
 } from '../../shared/index.ts';
-import { decodeB64, type HubPort, type Services } from '../context.ts';
+import { decodeB64, type HubPort, type PushFrame, type Services } from '../context.ts';
 import { httpStatus } from '../errors.ts';
 import { originAllowed } from '../origin.ts';
 import { hashSessionToken, sessionTokenFromCookieHeader } from '../sessions.ts';
@@ -200,6 +200,10 @@ export class Hub implements HubPort {
     this.broadcast(memberIds, JSON.stringify({ t: 'conv', conv: convId } satisfies ServerFrame));
   }
 
+  push(userIds: readonly number[], frame: PushFrame): void {
+    this.broadcast(userIds, JSON.stringify(frame satisfies ServerFrame));
+  }
+
   endSession(sessionHash: Buffer): void {
     for (const set of this.byUser.values()) {
       for (const conn of set) if (conn.sessionHash.equals(sessionHash)) conn.ws.close(CLOSE.sessionEnded, 'logged out');
@@ -213,7 +217,7 @@ export class Hub implements HubPort {
     return n;
   }
 
-  private broadcast(userIds: number[], frame: string): void {
+  private broadcast(userIds: readonly number[], frame: string): void {
     for (const id of userIds) {
       const set = this.byUser.get(id);
       if (!set) continue;
