@@ -15,17 +15,10 @@ export interface ChainMember {
 }
 
 /** The room as it stood right after one link. */
-export interface ChainState {
-  seq: number;
-  /** Hash of this link's statement text: the next link's `prev`. */
-  hash: Uint8Array;
+export interface ChainState extends LinkState {
   statement: RoomStatement;
-  epoch: number;
-  members: ReadonlyMap<string, ChainMember>;
-  /** rosterHash() of the members: what messages sent at this point carry. */
-  rosterHash: Uint8Array;
-  /** After a leave, until an admin rotates: the departed member still holds the epoch key. */
-  needsRotation: boolean;
+  /** rosterHash() of the members: what messages sent at this point carry (computed on first use). */
+  readonly rosterHash: Uint8Array;
 }
 
 export interface Chain {
@@ -38,103 +31,138 @@ export function isAdmin(role: Role | undefined): boolean {
   return role === 'owner' || role === 'admin';
 }
 
+/** The room right after a link: all a next link is checked against. */
+export interface LinkState {
+  seq: number;
+  /** Hash of this link's statement text: the next link's `prev`. */
+  hash: Uint8Array;
+  epoch: number;
+  members: ReadonlyMap<string, ChainMember>;
+  needsRotation: boolean;
+}
+
 /**
- * Verifies every link (hash chain, signature by the actor's key as the chain itself recorded it,
- * and the actor's right to make that change at that point) and returns the states. Throws
- * `verification_failed` naming the first bad link. The caller compares identity keys with its pins.
+ * The one-link step of the chain rules: checks `link` as the link after `head` (null: the first)
+ * and returns the state after it, leaving `head` untouched. Throws UmbraError `conflict` when the
+ * link does not follow the head (position or `prev`), `forbidden` when its signer lacks the right
+ * to make that change, `bad_request` for anything else (including a bad signature).
+ */
+export function applyLink(conv: string, head: LinkState | null, link: SignedStatement, parsed?: RoomStatement): LinkState {
+  const st = parsed ?? parseStatement(link.statement);
+  if (!st) throw invalid('is not a room statement');
+  if (st.conv !== conv) throw invalid('belongs to another room');
+  const seq = head ? head.seq + 1 : 0;
+  const prev = st.prev === null ? null : fromB64(st.prev);
+  if (st.seq !== seq || (head === null ? prev !== null : prev === null || !equalBytes(prev, head.hash))) {
+    throw new UmbraError('conflict', 'the room changed; reload and retry');
+  }
+  const members = head?.members ?? new Map<string, ChainMember>();
+  const next = new Map(members);
+  const actor = members.get(st.actor);
+  let epoch = head?.epoch ?? 0;
+  let needsRotation = head?.needsRotation ?? false;
+  let signerKey = actor?.identityKey;
+  const body = st.body;
+  switch (body.op) {
+    case 'create': {
+      if (head !== null || body.owner.username !== st.actor) throw invalid('creates the room out of place');
+      signerKey = fromB64(body.owner.identityKey);
+      next.set(st.actor, { username: st.actor, identityKey: signerKey, role: 'owner' });
+      break;
+    }
+    case 'add': {
+      requireAdmin(actor, st.actor);
+      if (members.has(body.member.username)) throw invalid(`adds ${body.member.username}, who is already a member`);
+      if (members.size >= LIMITS.maxMembers) throw invalid('adds a member past the room size limit');
+      next.set(body.member.username, { username: body.member.username, identityKey: fromB64(body.member.identityKey), role: body.role });
+      break;
+    }
+    case 'remove': {
+      requireAdmin(actor, st.actor);
+      const target = members.get(body.member);
+      if (!target || target.role === 'owner') throw invalid(`cannot remove ${body.member}`);
+      if (target.role === 'admin' && actor!.role !== 'owner') throw forbidden('only the owner removes an admin');
+      if (body.epoch !== epoch + 1) throw invalid(`moves to epoch ${body.epoch}, expected ${epoch + 1}`);
+      next.delete(body.member);
+      epoch = body.epoch;
+      needsRotation = false;
+      break;
+    }
+    case 'leave': {
+      if (!actor) throw forbidden(`is a leave by ${st.actor}, who is not a member`);
+      if (actor.role === 'owner') throw invalid('the owner cannot leave');
+      next.delete(st.actor);
+      needsRotation = true;
+      break;
+    }
+    case 'rotate': {
+      requireAdmin(actor, st.actor);
+      if (body.epoch !== epoch + 1) throw invalid(`moves to epoch ${body.epoch}, expected ${epoch + 1}`);
+      epoch = body.epoch;
+      needsRotation = false;
+      break;
+    }
+    case 'role': {
+      requireAdmin(actor, st.actor);
+      const target = members.get(body.member);
+      if (!target || target.role === 'owner' || target.role === body.role) throw invalid(`cannot make ${body.member} ${body.role}`);
+      if (body.role === 'member' && actor!.role !== 'owner') throw forbidden('only the owner demotes an admin');
+      next.set(body.member, { ...target, role: body.role });
+      break;
+    }
+    default:
+      missingCase(body);
+  }
+  if (!signerKey || !verifyStatementSignature(link, signerKey)) throw invalid(`is not signed by ${st.actor}`);
+  return { seq, hash: statementHash(link.statement), epoch, members: next, needsRotation };
+}
+
+/**
+ * Verifies every link with applyLink (hash chain, signature by the actor's key as the chain itself
+ * recorded it, the actor's right to make that change at that point) and returns the state after
+ * each. Throws `verification_failed` naming the first bad link. Roster hashes are computed on first
+ * use. The caller compares identity keys with its pins.
  */
 export function replayRoomChain(conv: string, links: readonly SignedStatement[]): Chain {
-  if (links.length === 0) throw chainError(0, 'the room has no membership record');
+  if (links.length === 0) throw new UmbraError('verification_failed', 'membership record #0 is missing: the room has no membership record');
   const states: ChainState[] = [];
-  let members = new Map<string, ChainMember>();
-  let epoch = 0;
-  let needsRotation = false;
-  let prevHash: Uint8Array | null = null;
-  links.forEach((link, seq) => {
+  let head: LinkState | null = null;
+  for (const link of links) {
+    const seq: number = head ? head.seq + 1 : 0;
     const st = parseStatement(link.statement);
-    if (!st) throw chainError(seq, 'is malformed');
-    if (st.conv !== conv) throw chainError(seq, 'belongs to another room');
-    if (st.seq !== seq) throw chainError(seq, `claims position ${st.seq}`);
-    const prev = st.prev === null ? null : fromB64(st.prev);
-    if (prevHash === null ? prev !== null : prev === null || !equalBytes(prev, prevHash)) {
-      throw chainError(seq, 'does not follow the link before it');
+    try {
+      head = applyLink(conv, head, link, st ?? undefined);
+    } catch (err) {
+      const what = err instanceof UmbraError ? err.message.replace(/^statement /, '') : String(err);
+      throw new UmbraError('verification_failed', `membership record #${seq} ${what}`);
     }
-    const next = new Map(members);
-    const actor = members.get(st.actor);
-    const body = st.body;
-    let signerKey: Uint8Array | undefined = actor?.identityKey;
-    switch (body.op) {
-      case 'create': {
-        if (seq !== 0 || body.owner.username !== st.actor) throw chainError(seq, 'creates the room out of place');
-        signerKey = fromB64(body.owner.identityKey);
-        next.set(st.actor, { username: st.actor, identityKey: signerKey, role: 'owner' });
-        break;
-      }
-      case 'add': {
-        requireAdmin(seq, actor, st.actor);
-        if (members.has(body.member.username)) throw chainError(seq, `adds ${body.member.username}, who is already a member`);
-        if (members.size >= LIMITS.maxMembers) throw chainError(seq, 'adds a member past the room size limit');
-        next.set(body.member.username, { username: body.member.username, identityKey: fromB64(body.member.identityKey), role: body.role });
-        break;
-      }
-      case 'remove': {
-        requireAdmin(seq, actor, st.actor);
-        const target = members.get(body.member);
-        if (!target || target.role === 'owner') throw chainError(seq, `cannot remove ${body.member}`);
-        if (target.role === 'admin' && actor!.role !== 'owner') throw chainError(seq, 'only the owner removes an admin');
-        if (body.epoch !== epoch + 1) throw chainError(seq, `moves to epoch ${body.epoch}, expected ${epoch + 1}`);
-        next.delete(body.member);
-        epoch = body.epoch;
-        needsRotation = false;
-        break;
-      }
-      case 'leave': {
-        if (!actor) throw chainError(seq, `is a leave by ${st.actor}, who is not a member`);
-        if (actor.role === 'owner') throw chainError(seq, 'the owner cannot leave');
-        next.delete(st.actor);
-        needsRotation = true;
-        break;
-      }
-      case 'rotate': {
-        requireAdmin(seq, actor, st.actor);
-        if (body.epoch !== epoch + 1) throw chainError(seq, `moves to epoch ${body.epoch}, expected ${epoch + 1}`);
-        epoch = body.epoch;
-        needsRotation = false;
-        break;
-      }
-      case 'role': {
-        requireAdmin(seq, actor, st.actor);
-        const target = members.get(body.member);
-        if (!target || target.role === 'owner' || target.role === body.role) throw chainError(seq, `cannot make ${body.member} ${body.role}`);
-        if (body.role === 'member' && actor!.role !== 'owner') throw chainError(seq, 'only the owner demotes an admin');
-        next.set(body.member, { ...target, role: body.role });
-        break;
-      }
-      default:
-        missingCase(body);
-    }
-    if (!signerKey || !verifyStatementSignature(link, signerKey)) throw chainError(seq, `is not signed by ${st.actor}`);
-    members = next;
-    prevHash = statementHash(link.statement);
-    states.push({
-      seq,
-      hash: prevHash,
-      statement: st,
-      epoch,
-      members,
-      rosterHash: rosterHash(conv, [...members.values()]),
-      needsRotation,
-    });
-  });
+    states.push(chainState(conv, head, st!));
+  }
   return { conv, states, head: states[states.length - 1]! };
 }
 
-function requireAdmin(seq: number, actor: ChainMember | undefined, name: string): void {
-  if (!actor || !isAdmin(actor.role)) throw chainError(seq, `is signed by ${name}, who is not an admin at that point`);
+function chainState(conv: string, s: LinkState, statement: RoomStatement): ChainState {
+  let hash: Uint8Array | undefined;
+  return {
+    ...s,
+    statement,
+    get rosterHash() {
+      hash ??= rosterHash(conv, [...s.members.values()]);
+      return hash;
+    },
+  };
 }
 
-function chainError(seq: number, what: string): UmbraError {
-  return new UmbraError('verification_failed', `membership record #${seq} ${what}`);
+function requireAdmin(actor: ChainMember | undefined, name: string): void {
+  if (!actor || !isAdmin(actor.role)) throw forbidden(`is signed by ${name}, who is not an admin at that point`);
+}
+
+function invalid(what: string): UmbraError {
+  return new UmbraError('bad_request', `statement ${what}`);
+}
+
+function forbidden(what: string): UmbraError {
+  return new UmbraError('forbidden', `statement ${what}`);
 }
 
 /** True if `wrappedBy` was an admin while `epoch` was current and `recipient` was a member then. */
