@@ -1,5 +1,5 @@
 // UmbraClient: the whole protocol client with no DOM. Accounts and vault, directory and pins,
-// conversations and the live connection. The UI only renders its signals.
+// direct conversations and rooms, and the live connection. The UI only renders its signals.
 import { signal, type ReadonlySignal } from '@preact/signals-core';
 import {
   AccountResponse,
@@ -10,7 +10,6 @@ import {
   PublicKeysWire,
   SaltResponse,
   UmbraError,
-  VaultUpdateResponse,
   checkKdfParams,
   deriveAccountKeys,
   deriveMasterKey,
@@ -19,39 +18,29 @@ import {
   generateIdentity,
   identityFromSecrets,
   initCrypto,
+  missingCase,
   openVault,
   publicKeysOf,
-  randomBytes,
-  randomKey,
   randomSalt,
   sealVault,
-  signGenesis,
   toB64,
   wipe,
-  wrapConversationKey,
-  type GenesisStatement,
   type IdentityKeys,
   type PlainEvent,
   type ServerFrame,
 } from '../../shared/index.ts';
-import { Conversation, SecurityStats, type ChatMessage } from './conversation.ts';
+import { ACCOUNT_KEY, savePins, type StoredAccount } from './account.ts';
+import type { Conversation } from './conversation.ts';
+import { ConversationList } from './conversations.ts';
 import { Directory, type IdentityAlert } from './directory.ts';
 import { HttpApi } from './http.ts';
 import { checkPasswordPolicy } from './password-policy.ts';
 import type { Platform } from './platform.ts';
+import type { Room } from './room.ts';
+import { RoomList, type RoomOptions } from './rooms.ts';
+import { SecurityStats } from './stats.ts';
+import type { ChatMessage, TimelineDeps } from './timeline.ts';
 import { Transport, type ConnectionStatus } from './transport.ts';
-
-/** What is kept in the platform store (IndexedDB in the browser) while logged in. */
-interface StoredAccount {
-  username: string;
-  signingSecret: Uint8Array;
-  agreementSecret: Uint8Array;
-  vaultKey: Uint8Array;
-  vaultVersion: number;
-  pins: Record<string, Uint8Array>;
-}
-
-const ACCOUNT_KEY = 'account';
 
 export interface ClientOptions {
   /** The relay's base URL, e.g. `http://127.0.0.1:8080`. */
@@ -85,9 +74,9 @@ export class UmbraClient {
   private identity: IdentityKeys | null = null;
   private transport: Transport | null = null;
   private directoryInstance: Directory | null = null;
-  private readonly conversationMap = new Map<string, Conversation>();
+  private readonly conversationList = new ConversationList(() => this.timelineDeps());
+  private readonly roomList = new RoomList(() => this.timelineDeps());
   private readonly meSignal = signal<string | null>(null);
-  private readonly conversationsSignal = signal<Conversation[]>([]);
   private readonly statusSignal = signal<ConnectionStatus>('offline');
   private readonly alertsSignal = signal<IdentityAlert[]>([]);
   private readonly now: () => number;
@@ -102,8 +91,13 @@ export class UmbraClient {
   get me(): ReadonlySignal<string | null> {
     return this.meSignal;
   }
+  /** Direct conversations. Rooms are in `rooms`. */
   get conversations(): ReadonlySignal<Conversation[]> {
-    return this.conversationsSignal;
+    return this.conversationList.list;
+  }
+  /** Rooms this user is in, was in, or has asked to join (see Room.state). */
+  get rooms(): ReadonlySignal<Room[]> {
+    return this.roomList.rooms;
   }
   get status(): ReadonlySignal<ConnectionStatus> {
     return this.statusSignal;
@@ -222,8 +216,8 @@ export class UmbraClient {
     this.identity = null;
     this.account = null;
     this.directoryInstance = null;
-    this.conversationMap.clear();
-    this.conversationsSignal.value = [];
+    this.conversationList.clear();
+    this.roomList.clear();
     this.meSignal.value = null;
     this.statusSignal.value = 'offline';
     this.alertsSignal.value = [];
@@ -236,7 +230,7 @@ export class UmbraClient {
     this.account = account;
     this.identity = identity;
     await this.o.platform.store.set(ACCOUNT_KEY, account);
-    const directory = new Directory(this.http, { pins: () => this.account?.pins ?? {}, savePins: (p) => this.savePins(p) });
+    const directory = new Directory(this.http, { pins: () => this.account?.pins ?? {}, savePins: (p) => savePins(this.account!, p, this.o.platform.store, this.http) });
     this.directoryInstance = directory;
     this.unsubscribers.push(directory.alerts.subscribe((a) => (this.alertsSignal.value = a)));
     // The relay must publish our own keys unchanged; otherwise others would encrypt to someone else.
@@ -285,131 +279,94 @@ export class UmbraClient {
   private async onConnected(): Promise<void> {
     const hello = await this.transport!.request({ t: 'hello' }, 'hello');
     for (const { conv, lastSeq } of hello.convs) {
-      const known = this.conversationMap.get(conv);
+      if (this.roomList.get(conv)) continue; // rooms resume below
+      const known = this.conversationList.get(conv);
       if (!known) await this.loadConversation(conv);
       else if (lastSeq > known.relaySeq) void known.catchUp().catch(() => {});
     }
+    void this.roomList.afterConnect(new Map(hello.convs.map((c) => [c.conv, c.lastSeq]))).catch(() => {});
   }
 
   private onPush(frame: ServerFrame): void {
     switch (frame.t) {
-      case 'env':
-        this.conversationMap.get(frame.conv)?.onPush(frame.item);
-        if (!this.conversationMap.has(frame.conv)) void this.loadConversation(frame.conv).catch(() => {});
+      case 'env': {
+        const target = this.conversationList.get(frame.conv) ?? this.roomList.get(frame.conv);
+        if (target) target.onPush(frame.item);
+        else void this.loadConversation(frame.conv).catch(() => {});
         return;
+      }
       case 'conv':
         void this.loadConversation(frame.conv).catch(() => {});
         return;
-      default:
+      case 'roster':
+      case 'join-request':
+      case 'join-declined':
+        this.roomList.onPush(frame);
+        return;
+      case 'hello':
+      case 'ack':
+      case 'batch':
+      case 'pong':
+      case 'error':
         return; // replies are matched by id in the transport
+      default:
+        missingCase(frame);
     }
   }
 
-  private loading = new Map<string, Promise<Conversation>>();
+  private loading = new Map<string, Promise<Conversation | Room>>();
 
-  private loadConversation(id: string): Promise<Conversation> {
-    const existing = this.conversationMap.get(id);
+  private loadConversation(id: string): Promise<Conversation | Room> {
+    const existing = this.conversationList.get(id) ?? this.roomList.get(id);
     if (existing) return Promise.resolve(existing);
     let p = this.loading.get(id);
     if (!p) {
       p = (async () => {
         const summary = await this.http.get(`/api/conversations/${id}`, ConversationSummary);
-        const conv = await this.openSummary(summary);
-        await conv.loadLatest();
-        return conv;
+        return summary.kind === 'room' ? this.roomList.open(summary) : this.conversationList.open(summary);
       })().finally(() => this.loading.delete(id));
       this.loading.set(id, p);
     }
     return p;
   }
 
-  private async openSummary(summary: ConversationSummary): Promise<Conversation> {
-    const conv = await Conversation.open(summary, {
-      me: { username: this.account!.username, keys: this.identity! },
+  private timelineDeps(): TimelineDeps {
+    if (!this.account || !this.identity || !this.transport) throw new UmbraError('unauthorized', 'log in first');
+    return {
+      me: { username: this.account.username, keys: this.identity },
       directory: this.directory,
       http: this.http,
-      transport: this.transport!,
+      transport: this.transport,
       stats: this.stats,
       now: this.now,
-    });
-    this.conversationMap.set(summary.id, conv);
-    this.conversationsSignal.value = [...this.conversationMap.values()];
-    return conv;
+    };
   }
 
   // ---- conversations ---------------------------------------------------------------------
 
   conversation(id: string): Conversation | undefined {
-    return this.conversationMap.get(id);
+    return this.conversationList.get(id);
   }
 
   /** The direct conversation with `username`, if one exists. */
   directWith(username: string): Conversation | undefined {
-    return [...this.conversationMap.values()].find((c) => c.members.length === 2 && c.members.includes(username));
+    return this.conversationList.directWith(username);
   }
 
   /**
    * Starts (or returns the existing) private conversation with `username`: a fresh key, wrapped
    * for both members' verified X25519 keys, and a genesis statement signed by us.
    */
-  async startConversation(username: string): Promise<Conversation> {
-    const me = this.account!.username;
-    if (username === me) throw new UmbraError('bad_request', 'you cannot start a conversation with yourself');
-    const existing = this.directWith(username);
-    if (existing) return existing;
-    const peer = await this.directory.lookup(username, true);
-    const id = toB64(randomBytes(16));
-    const mine = { username: me, identityKey: this.identity!.signing.publicKey, x25519Key: this.identity!.agreement.publicKey };
-    const members = [mine, peer].sort((a, b) => (a.username < b.username ? -1 : 1));
-    const genesis: GenesisStatement = {
-      v: 1,
-      kind: 'genesis',
-      conv: id,
-      convKind: 'direct',
-      createdBy: me,
-      createdAt: this.now(),
-      members: members.map((m) => ({ username: m.username, identityKey: toB64(m.identityKey) })),
-    };
-    const signed = signGenesis(genesis, this.identity!.signing.secretKey);
-    const key = randomKey();
-    const keys = members.map((m) => {
-      const w = wrapConversationKey(key, m.x25519Key, { conv: id, epoch: 0, recipient: m.username, wrappedBy: me }, this.identity!.signing.secretKey);
-      return { conv: id, epoch: 0, recipient: m.username, wrappedBy: me, wrapped: toB64(w.wrapped), sig: toB64(w.sig) };
-    });
-    wipe(key);
-    // Registered before the request so a `conv` push for this id waits for this same object.
-    const creating = (async () => {
-      const summary = await this.http.post(
-        '/api/conversations',
-        { id, kind: 'direct', members: members.map((m) => m.username), genesis: { statement: signed.statement, sig: toB64(signed.sig) }, keys },
-        ConversationSummary,
-      );
-      const conv = await this.openSummary(summary);
-      await conv.loadLatest();
-      return conv;
-    })().finally(() => this.loading.delete(id));
-    this.loading.set(id, creating);
-    try {
-      return await creating;
-    } catch (err) {
-      // Someone started it first (the other person, or us on another device): use that one.
-      if (err instanceof UmbraError && err.code === 'conflict') {
-        await this.refreshConversations();
-        const found = this.directWith(username);
-        if (found) return found;
-      }
-      throw err;
-    }
+  startConversation(username: string): Promise<Conversation> {
+    return this.conversationList.start(username, () => this.refreshConversations());
   }
 
   /** Reloads the conversation list from the relay, opening any not yet known. */
   async refreshConversations(): Promise<void> {
     const list = await this.http.get('/api/conversations', ConversationListResponse);
     for (const s of list.conversations) {
-      if (!this.conversationMap.has(s.id)) {
-        const conv = await this.openSummary(s);
-        await conv.loadLatest();
-      }
+      if (s.kind === 'room') await this.roomList.open(s);
+      else await this.conversationList.open(s);
     }
   }
 
@@ -419,9 +376,33 @@ export class UmbraClient {
   }
 
   send(convId: string, event: PlainEvent): Promise<ChatMessage> {
-    const conv = this.conversationMap.get(convId);
+    const conv = this.conversationList.get(convId) ?? this.roomList.get(convId);
     if (!conv) return Promise.reject(new UmbraError('not_found', 'no such conversation'));
     return conv.send(event);
+  }
+
+  // ---- rooms -----------------------------------------------------------------------------
+
+  room(id: string): Room | undefined {
+    return this.roomList.get(id);
+  }
+
+  /**
+   * Creates a room owned by this user. The relay learns an Argon2id hash of the normalised name,
+   * never the name, topic or policy. Throws `conflict` if the name is taken, `bad_request` if the
+   * name is empty or over 64 characters or the topic over 512.
+   */
+  createRoom(name: string, options: RoomOptions): Promise<Room> {
+    return this.roomList.create(name, options);
+  }
+
+  /**
+   * Finds a room by its name and asks to join it. Resolves with the room in
+   * `waiting-for-approval`; it becomes `member` when an admin's client admits the request (at once
+   * in an open room) or `declined`. Throws `not_found` ("no room with that name").
+   */
+  joinRoom(name: string): Promise<Room> {
+    return this.roomList.join(name);
   }
 
   /** The 60-digit safety number with a contact, and the text of its QR code. */
@@ -443,33 +424,5 @@ export class UmbraClient {
     if (!this.transport) throw new UmbraError('unauthorized', 'log in first');
     this.transport.start();
     await this.transport.whenOnline();
-  }
-
-  /** Saves pins locally and in the vault, merging with changes made on other devices. */
-  private async savePins(pins: Record<string, Uint8Array>): Promise<void> {
-    const account = this.account!;
-    account.pins = { ...account.pins, ...pins };
-    await this.o.platform.store.set(ACCOUNT_KEY, account);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const sealed = sealVault(account.vaultKey, account.username, {
-        signingSecret: account.signingSecret,
-        agreementSecret: account.agreementSecret,
-        pins: account.pins,
-      });
-      try {
-        const res = await this.http.put('/api/vault', { vault: toB64(sealed), expectedVersion: account.vaultVersion }, VaultUpdateResponse);
-        account.vaultVersion = res.vaultVersion;
-        await this.o.platform.store.set(ACCOUNT_KEY, account);
-        return;
-      } catch (err) {
-        if (!(err instanceof UmbraError && err.code === 'conflict')) throw err;
-        const latest = await this.http.get('/api/me', AccountResponse);
-        const theirs = openVault(account.vaultKey, account.username, fromB64(latest.vault));
-        // Merge: other devices' pins are kept; the pins this call sets win for their usernames.
-        account.pins = { ...theirs.pins, ...pins };
-        account.vaultVersion = latest.vaultVersion;
-      }
-    }
-    throw new UmbraError('conflict', 'could not save contact keys to your vault; try again');
   }
 }

@@ -25,6 +25,9 @@ export interface Contact {
   x25519Key: Uint8Array;
 }
 
+/** Directory requests in flight at once when many users are looked up together (a large room). */
+const LOOKUP_CONCURRENCY = 8;
+
 export interface PinStore {
   pins(): Record<string, Uint8Array>;
   /** Persists new or replaced pins (locally and in the vault). */
@@ -62,6 +65,54 @@ export class Directory {
       const cached = this.cache.get(username);
       if (cached) return this.checkPinned(cached);
     }
+    const contact = await this.fetchVerified(username);
+    const pin = this.pinned(username);
+    if (!pin) {
+      await this.pinStore.savePins({ [username]: contact.identityKey });
+      return contact;
+    }
+    return this.checkPinned(contact);
+  }
+
+  /**
+   * lookup() for many users at once (a few requests in flight), pinning every first sight in one
+   * vault update. Each name maps to its contact or to the error its lookup raised
+   * (`identity_changed`, `not_found`, `verification_failed`); a network failure throws.
+   */
+  async lookupMany(usernames: readonly string[], fresh = false): Promise<Map<string, Contact | UmbraError>> {
+    const names = [...new Set(usernames)];
+    const fetched = new Map<string, Contact | UmbraError>();
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < names.length) {
+        const name = names[next++]!;
+        const cached = fresh ? undefined : this.cache.get(name);
+        try {
+          fetched.set(name, cached ?? (await this.fetchVerified(name)));
+        } catch (err) {
+          if (!(err instanceof UmbraError) || err.code === 'disconnected' || err.code === 'timeout') throw err;
+          fetched.set(name, err);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LOOKUP_CONCURRENCY, names.length) }, worker));
+    const firstSight: Record<string, Uint8Array> = {};
+    for (const [name, c] of fetched) if (!(c instanceof UmbraError) && !this.pinned(name)) firstSight[name] = c.identityKey;
+    if (Object.keys(firstSight).length) await this.pinStore.savePins(firstSight);
+    const out = new Map<string, Contact | UmbraError>();
+    for (const name of names) {
+      const c = fetched.get(name)!;
+      try {
+        out.set(name, c instanceof UmbraError ? c : this.checkPinned(c));
+      } catch (err) {
+        out.set(name, err as UmbraError);
+      }
+    }
+    return out;
+  }
+
+  /** Fetches a user's keys and checks the served name and the binding signature; pins nothing. */
+  private async fetchVerified(username: string): Promise<Contact> {
     const wire = await this.http.get(`/api/users/${encodeURIComponent(username)}`, PublicKeysWire);
     const keys: PublicKeys = {
       username: wire.username,
@@ -74,12 +125,7 @@ export class Directory {
     }
     const contact: Contact = { username, identityKey: keys.identityKey, x25519Key: keys.x25519Key };
     this.cache.set(username, contact);
-    const pin = this.pinned(username);
-    if (!pin) {
-      await this.pinStore.savePins({ [username]: keys.identityKey });
-      return contact;
-    }
-    return this.checkPinned(contact);
+    return contact;
   }
 
   private checkPinned(contact: Contact): Contact {

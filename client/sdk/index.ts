@@ -1,6 +1,13 @@
 // The Umbra client SDK: everything a browser UI, a bot or a test needs to speak the protocol.
 export { UmbraClient, type ClientOptions, type Progress, type ProgressCallback } from './client.ts';
-export { Conversation, SecurityStats, type ChatMessage, type Notice, type RejectReason, type Rejection } from './conversation.ts';
+export { Conversation } from './conversation.ts';
+export { SecurityStats, type RejectReason, type Rejection } from './stats.ts';
+export type { ChatMessage } from './timeline.ts';
+export type { Notice } from './counters.ts';
+export { Room, type RoomMember, type RoomState } from './room.ts';
+export type { RoomOptions } from './rooms.ts';
+export type { JoinRequestView } from './join-requests.ts';
+export { sealRekey } from './room-changes.ts';
 export { Directory, type IdentityAlert, type Contact } from './directory.ts';
 export { HttpApi } from './http.ts';
 export { checkPasswordPolicy } from './password-policy.ts';

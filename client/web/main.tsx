@@ -5,13 +5,14 @@ import { effect } from '@preact/signals';
 import { render } from 'preact';
 import { UmbraClient } from '../sdk/index.ts';
 import { App } from './components/index.ts';
-import { ChatsModel, SessionModel, ThemeModel, type PreferenceStore } from './models/index.ts';
+import { ChatsModel, RoomsModel, SessionModel, ThemeModel, type PreferenceStore } from './models/index.ts';
 import { browserPlatform } from './platform.ts';
 import './styles.css';
 
 const client = new UmbraClient({ baseUrl: location.origin, platform: browserPlatform() });
 const session = new SessionModel(client);
 const chats = new ChatsModel(client);
+const rooms = new RoomsModel(client, chats);
 const theme = new ThemeModel(preferenceStore(), window.matchMedia?.('(prefers-color-scheme: dark)') ?? null);
 
 effect(() => {
@@ -19,7 +20,7 @@ effect(() => {
   root.dataset.theme = theme.theme.value;
 });
 
-render(<App session={session} chats={chats} theme={theme} />, document.getElementById('app')!);
+render(<App session={session} chats={chats} rooms={rooms} theme={theme} />, document.getElementById('app')!);
 void session.start();
 
 function preferenceStore(): PreferenceStore | null {

@@ -1,5 +1,5 @@
 // The whole page: the top bar, then the sign-in screen or the chat screen.
-import type { ChatsModel, SessionModel, ThemeModel } from '../models/index.ts';
+import type { ChatsModel, RoomsModel, SessionModel, ThemeModel } from '../models/index.ts';
 import { AuthScreen } from './AuthScreen.tsx';
 import { ChatScreen } from './ChatScreen.tsx';
 import { TopBar } from './TopBar.tsx';
@@ -7,10 +7,11 @@ import { TopBar } from './TopBar.tsx';
 export interface AppProps {
   session: SessionModel;
   chats: ChatsModel;
+  rooms: RoomsModel;
   theme: ThemeModel;
 }
 
-export function App({ session, chats, theme }: AppProps) {
+export function App({ session, chats, rooms, theme }: AppProps) {
   const phase = session.phase.value;
   return (
     <>
@@ -21,7 +22,7 @@ export function App({ session, chats, theme }: AppProps) {
         </main>
       )}
       {phase === 'signed-out' && <AuthScreen session={session} />}
-      {phase === 'signed-in' && <ChatScreen chats={chats} />}
+      {phase === 'signed-in' && <ChatScreen chats={chats} rooms={rooms} />}
     </>
   );
 }

@@ -28,10 +28,30 @@ export function ChatView({ chats, conv }: { chats: ChatsModel; conv: Conversatio
           <p>Umbra checked it and found that {problem}. Its messages are hidden and sending is turned off.</p>
         </div>
       ) : (
-        <MessageList chats={chats} conv={conv} />
+        <MessageList
+          conv={conv}
+          label={`Messages with ${conv.peer}`}
+          empty={`No messages yet. Only you and ${conv.peer} can read what is written here.`}
+          onLoadOlder={() => void chats.loadOlder(conv)}
+        />
       )}
-      <Composer chats={chats} conv={conv} />
+      <ChatComposer chats={chats} conv={conv} />
       {safety && safety.username === conv.peer && <SafetyDialog chats={chats} view={safety} />}
     </section>
+  );
+}
+
+function ChatComposer({ chats, conv }: { chats: ChatsModel; conv: Conversation }) {
+  const hasAlert = chats.alerts.value.some((a) => a.username === conv.peer);
+  return (
+    <Composer
+      draft={chats.draft(conv.id).value}
+      blocked={chats.sendBlockedReason(conv)}
+      error={chats.sendError(conv.id)}
+      placeholder={`Message ${conv.peer}`}
+      onDraft={(text) => chats.setDraft(conv.id, text)}
+      onSend={() => void chats.send(conv)}
+      onReviewAlert={hasAlert ? () => chats.reviewAlert(conv.peer) : undefined}
+    />
   );
 }

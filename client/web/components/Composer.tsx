@@ -1,22 +1,27 @@
-// Writing a message: Enter sends, Shift+Enter starts a new line. Off, with the reason, while the
-// conversation failed verification or the contact's key change is not yet verified.
-import type { Conversation } from '../../sdk/index.ts';
-import type { ChatsModel } from '../models/index.ts';
+// Writing a message: Enter sends, Shift+Enter starts a new line. Off, with the reason, while
+// sending is not allowed (failed verification, an unverified key change, a room's standing).
+export interface ComposerProps {
+  draft: string;
+  /** Why sending is off, or null. */
+  blocked: string | null;
+  error: string | null;
+  placeholder: string;
+  onDraft: (text: string) => void;
+  onSend: () => void;
+  /** Offered beside the reason when a contact's key change paused sending. */
+  onReviewAlert?: () => void;
+}
 
-export function Composer({ chats, conv }: { chats: ChatsModel; conv: Conversation }) {
-  const draft = chats.draft(conv.id).value;
-  const blocked = chats.sendBlockedReason(conv);
-  const error = chats.sendError(conv.id);
-  const hasAlert = chats.alerts.value.some((a) => a.username === conv.peer);
+export function Composer({ draft, blocked, error, placeholder, onDraft, onSend, onReviewAlert }: ComposerProps) {
   const describedBy = [blocked ? 'composer-blocked' : '', error ? 'composer-error' : ''].filter(Boolean).join(' ') || undefined;
   const onSubmit = (e: SubmitEvent) => {
     e.preventDefault();
-    void chats.send(conv);
+    onSend();
   };
   const onKeyDown = (e: KeyboardEvent) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
-      void chats.send(conv);
+      onSend();
     }
   };
   return (
@@ -24,8 +29,8 @@ export function Composer({ chats, conv }: { chats: ChatsModel; conv: Conversatio
       {blocked && (
         <p id="composer-blocked" class="composer-blocked">
           {blocked}{' '}
-          {hasAlert && (
-            <button type="button" class="link" onClick={() => chats.reviewAlert(conv.peer)}>
+          {onReviewAlert && (
+            <button type="button" class="link" onClick={onReviewAlert}>
               Review the key change
             </button>
           )}
@@ -43,11 +48,11 @@ export function Composer({ chats, conv }: { chats: ChatsModel; conv: Conversatio
         <textarea
           id="composer-input"
           rows={2}
-          placeholder={blocked ? 'Sending is off' : `Message ${conv.peer}`}
+          placeholder={blocked ? 'Sending is off' : placeholder}
           value={draft}
           disabled={blocked !== null}
           aria-describedby={describedBy}
-          onInput={(e) => chats.setDraft(conv.id, e.currentTarget.value)}
+          onInput={(e) => onDraft(e.currentTarget.value)}
           onKeyDown={onKeyDown}
         />
         <button type="submit" class="primary" disabled={blocked !== null || !draft.trim()}>

@@ -1,8 +1,7 @@
-// The messages of one conversation, oldest first, with gap notices where messages are missing.
-// Keeps the newest in view as messages arrive, unless the reader has scrolled up to read.
+// The messages of one conversation or room, oldest first, with gap notices where messages are
+// missing. Keeps the newest in view as messages arrive, unless the reader has scrolled up to read.
 import { useLayoutEffect, useRef } from 'preact/hooks';
-import type { ChatMessage, Conversation, Notice } from '../../sdk/index.ts';
-import type { ChatsModel } from '../models/index.ts';
+import type { ChatMessage, Conversation, Notice, Room } from '../../sdk/index.ts';
 import { eventText } from './event-text.ts';
 import { formatTime } from './time.ts';
 
@@ -11,7 +10,16 @@ type Item = { kind: 'message'; order: number; message: ChatMessage } | { kind: '
 /** How close to the bottom (px) still counts as "reading the newest". */
 const STICKY_PX = 48;
 
-export function MessageList({ chats, conv }: { chats: ChatsModel; conv: Conversation }) {
+export interface MessageListProps {
+  conv: Conversation | Room;
+  /** The log's accessible name, e.g. "Messages with bob". */
+  label: string;
+  /** What an empty list says. */
+  empty: string;
+  onLoadOlder: () => void;
+}
+
+export function MessageList({ conv, label, empty, onLoadOlder: loadOlder }: MessageListProps) {
   const messages = conv.messages.value;
   const notices = conv.notices.value;
   const hasOlder = conv.hasOlder.value;
@@ -49,7 +57,7 @@ export function MessageList({ chats, conv }: { chats: ChatsModel; conv: Conversa
   const onLoadOlder = () => {
     const el = box.current;
     if (el) restoreFromBottom.current = el.scrollHeight - el.scrollTop;
-    void chats.loadOlder(conv);
+    loadOlder();
   };
 
   const items: Item[] = [
@@ -58,14 +66,14 @@ export function MessageList({ chats, conv }: { chats: ChatsModel; conv: Conversa
   ].sort((a, b) => a.order - b.order);
 
   return (
-    <div class="messages" ref={box} onScroll={onScroll} role="log" aria-label={`Messages with ${conv.peer}`} tabIndex={0}>
+    <div class="messages" ref={box} onScroll={onScroll} role="log" aria-label={label} tabIndex={0}>
       {hasOlder && (
         <button type="button" class="load-older" onClick={onLoadOlder}>
           Load older messages
         </button>
       )}
       {items.length === 0 ? (
-        <p class="hint empty-messages">No messages yet. Only you and {conv.peer} can read what is written here.</p>
+        <p class="hint empty-messages">{empty}</p>
       ) : (
         <ol class="message-list">
           {items.map((item) =>

@@ -2,4 +2,5 @@
 export { ChatsModel, lastMessage, type SafetyNumberView } from './chats.ts';
 export { KDF_MEASURE, SessionModel, type AuthMode, type Phase } from './session.ts';
 export { ThemeModel, type PreferenceStore, type Theme } from './theme.ts';
-export { USERNAME_RULE, describeError, progressLabel, type ErrorContext } from './words.ts';
+export { ROOM_WORDS, USERNAME_RULE, describeError, progressLabel, type ErrorContext } from './words.ts';
+export { RoomsModel, lastRoomMessage, type MemberActions, type RoomPolicy } from './rooms.ts';

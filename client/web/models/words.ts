@@ -5,6 +5,8 @@ import { missingCase } from '../../../shared/index.ts';
 /** What the failed action was about, so "not found" can name the thing that was not found. */
 export interface ErrorContext {
   username?: string;
+  /** The action named a room: "not found" and "already exists" are about the room's name. */
+  roomName?: boolean;
 }
 
 /** A sentence for any thrown value; UmbraErrors get one per code. */
@@ -31,6 +33,7 @@ function describeCode(code: ErrorCode, err: UmbraError, context: ErrorContext): 
     case 'timeout':
       return 'The server took too long to answer. Try again.';
     case 'not_found':
+      if (context.roomName) return 'There is no room with that name.';
       return context.username ? `There is no user called “${context.username}”.` : 'That does not exist (any more).';
     case 'identity_changed':
       return context.username
@@ -51,6 +54,7 @@ function describeCode(code: ErrorCode, err: UmbraError, context: ErrorContext): 
     case 'unsupported_media_type':
       return 'The server did not understand this request. Reload the page and try again.';
     case 'conflict':
+      if (context.roomName) return 'A room with that name already exists.';
       return 'Something changed at the same time on another device. Try again.';
     case 'duplicate_message':
       return 'That message was already sent.';
@@ -90,3 +94,12 @@ export function progressLabel(p: Progress): string {
 }
 
 export const USERNAME_RULE = 'Usernames are 3 to 32 characters: lowercase letters, digits, “_”, “.” and “-”, starting with a letter or digit.';
+
+/** The room-state sentences the room view shows, one per state that is not plain membership. */
+export const ROOM_WORDS = {
+  waiting: 'Waiting for an admin to approve your request…',
+  declined: 'Your request was declined.',
+  removed: 'You were removed from this room.',
+  left: 'You left this room.',
+  renewing: 'Waiting for an admin to renew the room key…',
+} as const;
