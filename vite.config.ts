@@ -1,11 +1,16 @@
 // Builds the web client (client/web → dist/web) and configures the test runner.
 import preact from '@preact/preset-vite';
+import fs from 'node:fs';
 import { defineConfig } from 'vitest/config';
+import { buildIntegrity } from './server/build/integrity-plugin.ts';
+
+const { version } = JSON.parse(fs.readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string };
 
 export default defineConfig({
   root: 'client/web',
   base: '/',
-  plugins: [preact()],
+  // buildIntegrity adds SRI to the page and writes dist/web/build-manifest.json (docs/THREAT-MODEL.md).
+  plugins: [preact(), buildIntegrity({ version })],
   build: {
     outDir: '../../dist/web',
     emptyOutDir: true,

@@ -30,11 +30,7 @@ export const CSP = {
   formAction: ["'self'"],
 };
 
-/**
- * A room change carries one wrapped key per remaining member: up to LIMITS.maxMembers keys of up
- * to ~400 bytes of JSON each, about 400 KB, past LIMITS.maxBodyBytes. That one route gets this limit.
- */
-export const ROOM_CHANGE_MAX_BODY_BYTES = 512 * 1024;
+/** The one route whose body may reach LIMITS.maxRoomChangeBodyBytes instead of LIMITS.maxBodyBytes. */
 const ROOM_CHANGE_PATH = /^\/api\/rooms\/[^/]+\/statements$/;
 
 function limitBody(maxSize: number) {
@@ -86,7 +82,7 @@ export function createApp(s: Services): Hono<AppEnv> {
 
   const api = new Hono<AppEnv>();
   const bodyLimited = limitBody(LIMITS.maxBodyBytes);
-  const roomChangeLimited = limitBody(ROOM_CHANGE_MAX_BODY_BYTES);
+  const roomChangeLimited = limitBody(LIMITS.maxRoomChangeBodyBytes);
   api.use('*', (c, next) => (c.req.method === 'POST' && ROOM_CHANGE_PATH.test(c.req.path) ? roomChangeLimited : bodyLimited)(c, next));
   api.use('*', async (c, next) => {
     c.header('Cache-Control', 'no-store');
@@ -120,6 +116,8 @@ export function createApp(s: Services): Hono<AppEnv> {
   if (webDir && fs.existsSync(path.join(webDir, 'index.html'))) {
     const root = path.relative(process.cwd(), webDir) || '.';
     app.use('/assets/*', serveStatic({ root, onFound: (_p, c) => c.header('Cache-Control', 'public, max-age=31536000, immutable') }));
+    // The build's file hashes, for checking the served page against a build of the source (docs/THREAT-MODEL.md).
+    app.use('/build-manifest.json', serveStatic({ root, onFound: (_p, c) => c.header('Cache-Control', 'no-cache') }));
     app.use('*', serveStatic({ root }));
     const index = fs.readFileSync(path.join(webDir, 'index.html'));
     app.get('*', (c) => {

@@ -64,6 +64,12 @@ export const LIMITS = {
   maxFrameBytes: 128 * 1024,
   /** Largest HTTP body the relay accepts (bytes). */
   maxBodyBytes: 256 * 1024,
+  /**
+   * Largest body of a room change (`POST /api/rooms/:id/statements`, bytes). A removal or rotation
+   * carries one wrapped key per remaining member: up to maxMembers keys of about 400 bytes of JSON
+   * each, past maxBodyBytes, so that one route gets this limit (docs/PROTOCOL.md §Limits).
+   */
+  maxRoomChangeBodyBytes: 512 * 1024,
   /** Largest encrypted vault (bytes, before base64). */
   maxVaultBytes: 128 * 1024,
   /** Most members in one conversation. */
@@ -82,9 +88,11 @@ export type Role = (typeof ROLES)[number];
 /**
  * Envelope type, bound into the associated data. `content` carries what a
  * person wrote (text, later edits, reactions, attachments); `control` carries
- * protocol events (receipts, timers). The decrypted event must match it.
+ * protocol events (receipts, "opened"); `setting` carries conversation
+ * settings (the disappearing-message timer), so the newest one can be fetched by
+ * type. The decrypted event must match it.
  */
-export const ENVELOPE_TYPES = ['content', 'control'] as const;
+export const ENVELOPE_TYPES = ['content', 'control', 'setting'] as const;
 export type EnvelopeType = (typeof ENVELOPE_TYPES)[number];
 
 /** WebSocket close codes the relay uses (RFC 6455 §7.4 plus the 4000 private range). */
