@@ -54,7 +54,9 @@ export function applyLink(conv: string, head: LinkState | null, link: SignedStat
   const seq = head ? head.seq + 1 : 0;
   const prev = st.prev === null ? null : fromB64(st.prev);
   if (st.seq !== seq || (head === null ? prev !== null : prev === null || !equalBytes(prev, head.hash))) {
-    throw new UmbraError('conflict', 'the room changed; reload and retry');
+    // A client whose post meets this at the relay was beaten to the position by another change: it
+    // rebuilds its change on the newer chain. In a replayed chain it means the record is broken.
+    throw new UmbraError('conflict', 'statement does not follow the record before it');
   }
   const members = head?.members ?? new Map<string, ChainMember>();
   const next = new Map(members);

@@ -53,8 +53,9 @@ const ATTEMPTS = 4;
 
 /**
  * Signs and posts the change `plan` builds against the newest verified chain. On `conflict` (the
- * chain moved) it refetches, re-verifies and builds again, up to ATTEMPTS times. Resolves false
- * when the plan found nothing left to do.
+ * chain moved) it refetches, re-verifies and builds again, up to ATTEMPTS times, then gives up with
+ * `conflict` ("someone else changed the room at the same moment; try again"). Resolves false when
+ * the plan found nothing left to do.
  */
 export async function postChange(t: ChangeTarget, plan: Plan): Promise<boolean> {
   for (let attempt = 1; ; attempt++) {
@@ -74,7 +75,8 @@ export async function postChange(t: ChangeTarget, plan: Plan): Promise<boolean> 
       await (summary.success ? t.take(summary.data) : t.reload());
       return true;
     } catch (err) {
-      if (!(err instanceof UmbraError && err.code === 'conflict') || attempt >= ATTEMPTS) throw err;
+      if (!(err instanceof UmbraError && err.code === 'conflict')) throw err;
+      if (attempt >= ATTEMPTS) throw new UmbraError('conflict', 'someone else changed the room at the same moment; try again');
       await t.reload();
     }
   }

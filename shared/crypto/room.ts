@@ -10,11 +10,12 @@ import {
   type RoomStatement,
 } from '../schemas.ts';
 import { UmbraError } from '../errors.ts';
-import { openAead, sealAead } from './aead.ts';
+import { dangerousTestOnlySealWithNonce, openAead, sealAead } from './aead.ts';
 import { concatBytes, encodeFields, fromB64, fromUtf8, utf8 } from './bytes.ts';
 import type { SignedStatement } from './membership.ts';
 import { signWithContext, verifyWithContext } from './sign.ts';
 import { sodium } from './sodium.ts';
+import { assertTestOnly } from './test-only.ts';
 
 /** NFKC, trimmed, lower-case, inner white space folded to one space: "  Book  Club " → "book club". */
 export function normaliseRoomName(name: string): string {
@@ -86,8 +87,35 @@ function metaAd(conv: string, epoch: number, author: string): Uint8Array {
 
 /** Seals the room's settings under the epoch key and signs them as their admin author. */
 export function sealRoomMeta(meta: RoomMeta, conv: string, epoch: number, author: string, epochKey: Uint8Array, signingSecret: Uint8Array): SealedMeta {
+  return sealMeta(meta, conv, epoch, author, epochKey, signingSecret, false);
+}
+
+/** Deterministic seal for golden vectors only; throws outside the test runner. */
+export function dangerousTestOnlySealRoomMeta(
+  meta: RoomMeta,
+  conv: string,
+  epoch: number,
+  author: string,
+  epochKey: Uint8Array,
+  signingSecret: Uint8Array,
+  nonce: Uint8Array,
+): SealedMeta {
+  assertTestOnly('dangerousTestOnlySealRoomMeta');
+  return sealMeta(meta, conv, epoch, author, epochKey, signingSecret, nonce);
+}
+
+function sealMeta(
+  meta: RoomMeta,
+  conv: string,
+  epoch: number,
+  author: string,
+  epochKey: Uint8Array,
+  signingSecret: Uint8Array,
+  fixedNonce: Uint8Array | false,
+): SealedMeta {
   const ad = metaAd(conv, epoch, author);
-  const sealed = sealAead(epochKey, utf8(JSON.stringify(RoomMetaSchema.parse(meta))), ad);
+  const plaintext = utf8(JSON.stringify(RoomMetaSchema.parse(meta)));
+  const sealed = fixedNonce ? dangerousTestOnlySealWithNonce(epochKey, fixedNonce, plaintext, ad) : sealAead(epochKey, plaintext, ad);
   const sig = signWithContext(signingSecret, CTX.roomMetaSig, concatBytes(ad, sealed));
   return { epoch, author, sealed, sig };
 }

@@ -168,3 +168,83 @@ export async function unnamedControls(page: Page): Promise<string[]> {
   const tree = await page.locator('body').ariaSnapshot();
   return tree.split('\n').filter((line) => /^\s*- (button|textbox|link|img|checkbox|combobox|dialog|alertdialog|group)(?: \[[^\]]*\])?:?$/.test(line));
 }
+
+/** A fresh profile on the relay at `url`, signed up through the form as `username`. */
+export async function signedUpUser(browser: Browser, url: string, username: string, password: string, options?: UserOptions): Promise<UserPage> {
+  const user = await openUser(browser, options);
+  await user.page.goto(url);
+  await user.page.getByRole('button', { name: 'Log in', exact: true }).waitFor();
+  await signUpViaUi(user.page, username, password);
+  return user;
+}
+
+// ---- rooms ----
+
+/** Creates a room through the "Create a room" form; resolves when it is open. */
+export async function createRoomViaUi(page: Page, name: string, topic: string, policy: 'Open' | 'Private'): Promise<void> {
+  const form = page.getByRole('form', { name: 'Create a room' });
+  await form.getByLabel('Room name').fill(name);
+  await form.getByLabel('Topic (optional)').fill(topic);
+  await form.getByRole('radio', { name: policy, exact: true }).check();
+  await form.getByRole('button', { name: 'Create room' }).click();
+  await page.getByRole('heading', { name, exact: true }).waitFor();
+}
+
+/** Asks to join the room with this name through the "Join a room" form, without waiting for the outcome. */
+export async function joinRoomViaUi(page: Page, name: string): Promise<void> {
+  const form = page.getByRole('form', { name: 'Join a room' });
+  await form.getByLabel('Room name').fill(name);
+  await form.getByRole('button', { name: 'Join', exact: true }).click();
+}
+
+/** The entry for a room in the list of rooms. */
+export function roomEntry(page: Page, room: string) {
+  return page.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: room });
+}
+
+/** Opens a room from the list. */
+export async function openRoomViaUi(page: Page, room: string): Promise<void> {
+  await roomEntry(page, room).click();
+  await page.getByRole('heading', { name: room, exact: true }).waitFor();
+}
+
+/** The message list of the open room. */
+export function roomLog(page: Page, room: string) {
+  return page.getByRole('log', { name: `Messages in ${room}` });
+}
+
+/** A message with exactly this text, in the open room. */
+export function roomMessage(page: Page, room: string, text: string) {
+  return roomLog(page, room).getByRole('listitem').filter({ has: page.getByText(text, { exact: true }) });
+}
+
+/** Types into the composer of the open room and presses Enter; resolves when the relay acknowledged it. */
+export async function sendInRoomViaUi(page: Page, room: string, text: string): Promise<void> {
+  const input = page.getByRole('textbox', { name: 'Message' });
+  await input.fill(text);
+  await input.press('Enter');
+  await roomMessage(page, room, text).filter({ hasNotText: 'sending…' }).filter({ hasNotText: 'failed' }).waitFor();
+}
+
+/** The bodies of all messages in the open room, in display order. */
+export async function roomBodies(page: Page, room: string): Promise<string[]> {
+  return roomLog(page, room).locator('.message-body').allInnerTexts();
+}
+
+/** Opens the members panel of the open room. */
+export async function openMembersViaUi(page: Page, room: string) {
+  await page.getByRole('button', { name: 'Members', exact: true }).click();
+  const dialog = page.getByRole('dialog', { name: `Members of ${room}` });
+  await dialog.waitFor();
+  return dialog;
+}
+
+export async function closeMembersViaUi(page: Page): Promise<void> {
+  await page.getByRole('dialog').getByRole('button', { name: 'Close' }).click();
+  await page.getByRole('dialog').waitFor({ state: 'detached' });
+}
+
+/** A role=status element showing this text. */
+export function statusWith(page: Page, text: string) {
+  return page.getByRole('status').filter({ hasText: text });
+}

@@ -16,7 +16,6 @@ import {
   publicKeysOf,
   unwrapConversationKey,
 } from '../../shared/index.ts';
-import { ROOM_CHANGE_MAX_BODY_BYTES } from '../../server/app.ts';
 import { api, queryDb, startTestRelay, uniqueName, type TestRelay } from '../helpers/relay.ts';
 import { createRoom, memberRef, postChange, signUpPerson, wire, type Person, type RoomBuilder, type Signer } from './rooms-fixtures.ts';
 
@@ -87,7 +86,7 @@ describe(`a room of ${LIMITS.maxMembers}`, () => {
     const body = JSON.stringify({ statement: wire(link), keys, meta });
     // Why this route has its own body limit: the keys alone are past the general one.
     expect(body.length).toBeGreaterThan(LIMITS.maxBodyBytes);
-    expect(body.length).toBeLessThan(ROOM_CHANGE_MAX_BODY_BYTES);
+    expect(body.length).toBeLessThan(LIMITS.maxRoomChangeBodyBytes);
 
     const started = performance.now();
     const res = await api(relay, 'POST', `/api/rooms/${room.id}/statements`, { cookie: owner.cookie, rawBody: body });

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ConversationSummary,
   ErrorBodySchema,
+  LIMITS,
   MyJoinRequests,
   PendingJoinRequests,
   fromB64,
@@ -19,7 +20,6 @@ import {
   type RoomOp,
   type WrappedKeyWire,
 } from '../../shared/index.ts';
-import { ROOM_CHANGE_MAX_BODY_BYTES } from '../../server/app.ts';
 import { api, dataFilesContain, fakeEnvelope, queryDb, startPair, startTestRelay, type ApiResponse, type TestRelay } from '../helpers/relay.ts';
 import {
   RoomBuilder,
@@ -340,7 +340,7 @@ describe('chain changes', () => {
     const byAda = room.sign(ada, { op: 'add', member: memberRef(carol), role: 'member', via: 'invite' });
     expect((await postChange(relay, room, alice, byAlice, [room.wrap(bob, alice)])).status).toBe(201);
     const before = tableCounts(relay);
-    expect(expectError(await postChange(relay, room, ada, byAda, [room.wrap(carol, ada)]), 409, 'conflict')).toBe('the room changed; reload and retry');
+    expect(expectError(await postChange(relay, room, ada, byAda, [room.wrap(carol, ada)]), 409, 'conflict')).toBe('statement does not follow the record before it');
     const wrongPrev = room.sign(ada, { op: 'add', member: memberRef(carol), role: 'member', via: 'invite' }, room.links.length, toB64(crypto.randomBytes(32)));
     expectError(await postChange(relay, room, ada, wrongPrev, [room.wrap(carol, ada)]), 409, 'conflict');
     const ahead = room.sign(ada, { op: 'add', member: memberRef(carol), role: 'member', via: 'invite' }, room.links.length + 1);
@@ -543,7 +543,7 @@ describe('chain changes', () => {
     const body = JSON.stringify({ statement: wire(link), keys: [], meta: null, pad: 'x'.repeat(300 * 1024) });
     const res = await postOnFreshConnection(`/api/rooms/${room.id}/statements`, alice.cookie, body);
     expect(res).toMatchObject({ status: 400, code: 'bad_request' }); // read and refused by the schema, not cut off at 256 KiB
-    const huge = JSON.stringify({ statement: wire(link), keys: [], meta: null, pad: 'x'.repeat(ROOM_CHANGE_MAX_BODY_BYTES) });
+    const huge = JSON.stringify({ statement: wire(link), keys: [], meta: null, pad: 'x'.repeat(LIMITS.maxRoomChangeBodyBytes) });
     expect(await postOnFreshConnection(`/api/rooms/${room.id}/statements`, alice.cookie, huge)).toMatchObject({ status: 413, code: 'payload_too_large' });
     const elsewhere = JSON.stringify({ nameHash: toB64(crypto.randomBytes(32)), pad: 'x'.repeat(300 * 1024) });
     expect(await postOnFreshConnection('/api/rooms/lookup', alice.cookie, elsewhere)).toMatchObject({ status: 413, code: 'payload_too_large' });

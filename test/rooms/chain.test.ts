@@ -36,7 +36,7 @@ function basic(): ChainBuilder {
 }
 
 /** How replayRoomChain reports link `n` out of place (wrong position or wrong `prev`). */
-const FOLLOW = (n: number) => new RegExp(`^membership record #${n} the room changed`);
+const FOLLOW = (n: number) => new RegExp(`^membership record #${n} does not follow the record before it`);
 
 const names = (m: ReadonlyMap<string, { role: string }>) => [...m].map(([n, v]) => `${n}:${v.role}`).sort();
 

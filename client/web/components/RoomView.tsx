@@ -5,6 +5,7 @@ import type { RoomsModel } from '../models/index.ts';
 import { Composer } from './Composer.tsx';
 import { MembersDialog } from './MembersDialog.tsx';
 import { MessageList } from './MessageList.tsx';
+import { TimelineTools } from './TimelineTools.tsx';
 
 export function RoomView({ rooms, room }: { rooms: RoomsModel; room: Room }) {
   const name = rooms.name(room);
@@ -13,7 +14,15 @@ export function RoomView({ rooms, room }: { rooms: RoomsModel; room: Room }) {
   const state = room.state.value;
   const standing = rooms.stateWords(room);
   const unreadable = room.unreadable.value;
-  const requests = state === 'member' ? room.pendingRequests.value.length : 0;
+  const myRole = room.myRole.value;
+  const admin = state === 'member' && (myRole === 'owner' || myRole === 'admin');
+  // Only an admin can answer: a member who was just demoted is not sent to a panel with nothing in it.
+  const requests = admin ? room.pendingRequests.value.length : 0;
+  // Someone left and the key they hold is still current: an admin's client renews it, and offers
+  // the admin a way to finish it when that did not get through.
+  const renew = admin && !problem && room.needsRotation.value;
+  const membersOpen = rooms.membersOpen.value;
+  const actionError = renew && !membersOpen ? rooms.actionError.value : null;
   return (
     <section class="chat-view" aria-labelledby="room-title">
       <header class="chat-header">
@@ -33,10 +42,24 @@ export function RoomView({ rooms, room }: { rooms: RoomsModel; room: Room }) {
           </button>
         )}
       </header>
+      {state === 'member' && !problem && <TimelineTools timeline={room} />}
       {standing && (
         <p class={`room-state room-state-${state}`} role="status">
           {standing}
         </p>
+      )}
+      {renew && (
+        <div class="room-state room-renew">
+          <p role="status">Someone left, so this room needs a new key before anyone can write again.</p>
+          <button type="button" disabled={rooms.acting.value} onClick={() => void rooms.renewKey(room)}>
+            Renew the room key
+          </button>
+          {actionError && (
+            <p class="error" role="alert">
+              {actionError}
+            </p>
+          )}
+        </div>
       )}
       {requests > 0 && (
         <p class="room-requests">
@@ -70,9 +93,9 @@ export function RoomView({ rooms, room }: { rooms: RoomsModel; room: Room }) {
         error={rooms.sendError(room.id)}
         placeholder={`Message ${name}`}
         onDraft={(text) => rooms.setDraft(room.id, text)}
-        onSend={() => void rooms.send(room)}
+        onSend={(options) => void rooms.send(room, options)}
       />
-      {rooms.membersOpen.value && state === 'member' && <MembersDialog rooms={rooms} room={room} name={name} />}
+      {membersOpen && state === 'member' && <MembersDialog rooms={rooms} room={room} name={name} />}
     </section>
   );
 }

@@ -1,7 +1,7 @@
 // The rooms side of the UI: the room list, creating and joining rooms, the open room with its
 // draft and sending, and the members panel (roles, fingerprints, join requests, admin actions).
 import { computed, signal, type ReadonlySignal, type Signal } from '@preact/signals-core';
-import { UmbraError, type ChatMessage, type Room, type RoomMember, type UmbraClient } from '../../sdk/index.ts';
+import { UmbraError, type ChatMessage, type Room, type RoomMember, type SendOptions, type UmbraClient } from '../../sdk/index.ts';
 import { USERNAME_PATTERN, fingerprintDigits, isAdmin, toB64 } from '../../../shared/index.ts';
 import type { ChatsModel } from './chats.ts';
 import { ROOM_WORDS, USERNAME_RULE, describeError } from './words.ts';
@@ -111,7 +111,9 @@ export class RoomsModel {
       case 'member':
         break;
     }
-    if (room.needsRotation.value) return ROOM_WORDS.renewing;
+    if (room.needsRotation.value) {
+      return isAdmin(room.myRole.value ?? undefined) ? 'Renew the room key to write here again.' : ROOM_WORDS.renewing;
+    }
     const alerted = this.client.identityAlerts.value.find((a) => room.members.value.some((m) => m.username === a.username));
     if (alerted) return `${alerted.username}'s security key has changed. Sending is paused until you verify the new key.`;
     return null;
@@ -189,14 +191,14 @@ export class RoomsModel {
   }
 
   /** Sends the draft; if sending fails, the text goes back into the draft. */
-  async send(room: Room): Promise<void> {
+  async send(room: Room, options: SendOptions = {}): Promise<void> {
     const draft = this.draft(room.id) as Signal<string>;
     const text = draft.peek();
     if (!text.trim() || this.sendBlockedReason(room)) return;
     draft.value = '';
     this.setSendError(room.id, null);
     try {
-      await room.sendText(text);
+      await room.sendText(text, options);
     } catch (err) {
       if (!draft.peek()) draft.value = text;
       // A blocked room says why in the composer; other failures are told here.
@@ -230,6 +232,7 @@ export class RoomsModel {
 
   closeMembers(): void {
     this.membersOpenSignal.value = false;
+    this.actionErrorSignal.value = null;
   }
 
   /** What this user may do to `member`, by the room's rules (docs/PROTOCOL.md §Rooms). */
@@ -274,6 +277,15 @@ export class RoomsModel {
   }
   decline(room: Room, username: string): Promise<boolean> {
     return this.act(() => room.decline(username), username);
+  }
+
+  /**
+   * Admins: moves the room to a new key after someone left. This device's client does that by
+   * itself; this is for when that attempt did not get through. Resolves true when it is done.
+   */
+  renewKey(room: Room): Promise<boolean> {
+    if (!room.needsRotation.peek()) return Promise.resolve(true);
+    return this.act(() => room.rotate());
   }
 
   /** Adds `rawUsername` to the room. Resolves true when they are in. */
