@@ -44,6 +44,8 @@ export interface RelayConfig {
     /** Sign-ups per address within the window. */
     signupsPerAddress: number;
   };
+  /** Disappearing messages: how often the sweeper runs (0: never on its own) and rows per batch. */
+  sweep: { intervalMs: number; batch: number };
   /** Clock, replaceable in tests. */
   now: () => number;
 }
@@ -79,6 +81,7 @@ export function defaultConfig(overrides: Partial<RelayConfig> = {}): RelayConfig
       windowMs: 15 * 60 * 1000,
       signupsPerAddress: 20,
     },
+    sweep: { intervalMs: 5_000, batch: 500 },
     now: Date.now,
   };
   return {

@@ -64,7 +64,13 @@ export interface DB {
     epoch: number;
     counter: number;
     roster_hash: Buffer;
+    /** When the sweeper deletes it: the signed expiry, brought forward once a burn-after-reading message is opened. */
     expires_at: number | null;
+    /** The expiry the sender signed (docs/PROTOCOL.md §Envelopes). */
+    env_expires_at: number | null;
+    /** Burn after reading: milliseconds from the first opening to deletion; signed. */
+    burn_after_ms: number | null;
+    opened_at: number | null;
     received_at: number;
     ct: Buffer;
     sig: Buffer;

@@ -11,6 +11,7 @@ import { createLogger, type Logger } from './log.ts';
 import { defaultSecretFile, loadRelaySecret } from './secrets.ts';
 import { RoomStore } from './rooms/store.ts';
 import { RelayStore } from './store.ts';
+import { Sweeper } from './sweeper.ts';
 import { Throttle } from './throttle.ts';
 import { Hub } from './ws/hub.ts';
 
@@ -20,6 +21,7 @@ export interface RunningRelay {
   db: OpenedDb;
   store: RelayStore;
   hub: Hub;
+  sweeper: Sweeper;
   log: Logger;
   server: Server;
   close(): Promise<void>;
@@ -83,6 +85,8 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
     for (const th of Object.values(services.throttles)) th.prune();
   }, 60_000);
   housekeeping.unref();
+  const sweeper = new Sweeper(db, store, log, config.sweep, config.now);
+  sweeper.start();
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -98,10 +102,12 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
     db,
     store,
     hub,
+    sweeper,
     log,
     server,
     close: async () => {
       clearInterval(housekeeping);
+      await sweeper.stop();
       hub.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

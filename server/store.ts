@@ -1,6 +1,6 @@
 // The relay's storage operations. Every multi-row write is one SQLite transaction, so a failure
 // leaves nothing half-written; reads never return an envelope past its expiry.
-import type { Selectable } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import {
   UmbraError,
   type ConversationSummary,
@@ -270,8 +270,16 @@ export class RelayStore {
    * the same client message id and ciphertext returns the first result; a different ciphertext
    * under a used id is `duplicate_message`.
    */
-  appendEnvelope(env: EnvelopeWire, senderId: number, ct: Uint8Array, sig: Uint8Array, rosterHash: Uint8Array): AppendResult {
+  appendEnvelope(
+    env: EnvelopeWire,
+    senderId: number,
+    ct: Uint8Array,
+    sig: Uint8Array,
+    rosterHash: Uint8Array,
+    opens: readonly number[] = [],
+  ): AppendResult {
     return this.db.sqlite.transaction((): AppendResult => {
+      if (opens.length) this.markOpened(env.conv, senderId, opens);
       const existing = this.db.first(
         this.q
           .selectFrom('envelopes')
@@ -304,6 +312,8 @@ export class RelayStore {
           counter: env.counter,
           roster_hash: Buffer.from(rosterHash),
           expires_at: env.expiresAt,
+          env_expires_at: env.expiresAt,
+          burn_after_ms: env.burnAfterMs,
           received_at: receivedAt,
           ct: Buffer.from(ct),
           sig: Buffer.from(sig),
@@ -311,6 +321,49 @@ export class RelayStore {
       );
       return { seq: row.last_seq, receivedAt, duplicate: false };
     }).immediate();
+  }
+
+  /**
+   * Burn after reading: the first time a member other than the sender opens one of these
+   * envelopes, its deletion moves forward to now + its signed burn timer. Envelopes without a
+   * burn timer, already opened, or sent by `openerId` are left alone (§Disappearing messages).
+   */
+  private markOpened(convId: string, openerId: number, seqs: readonly number[]): void {
+    const now = this.now();
+    this.db.run(
+      this.q
+        .updateTable('envelopes')
+        .set((eb) => ({
+          opened_at: now,
+          expires_at: sql<number>`min(coalesce(${eb.ref('expires_at')}, ${Number.MAX_SAFE_INTEGER}), ${now} + ${eb.ref('burn_after_ms')})`,
+        }))
+        .where('conv_id', '=', convId)
+        .where('seq', 'in', [...new Set(seqs)])
+        .where('sender_id', '!=', openerId)
+        .where('burn_after_ms', 'is not', null)
+        .where('opened_at', 'is', null),
+    );
+  }
+
+  /** Deletes up to `limit` envelopes past their expiry, oldest expiry first, in one short transaction; returns how many. */
+  sweepExpired(limit: number): number {
+    const now = this.now();
+    return this.db.sqlite.transaction(() => {
+      const due = this.db.all(
+        this.q.selectFrom('envelopes').select(['conv_id', 'seq']).where('expires_at', '<=', now).orderBy('expires_at').limit(limit),
+      );
+      let deleted = 0;
+      for (const row of due) {
+        deleted += this.db.run(this.q.deleteFrom('envelopes').where('conv_id', '=', row.conv_id).where('seq', '=', row.seq)).changes;
+      }
+      return deleted;
+    }).immediate();
+  }
+
+  /** Envelopes past their expiry that the sweeper has not deleted yet (reads already skip them). */
+  expiredPending(): number {
+    const row = this.db.first(this.q.selectFrom('envelopes').select((eb) => eb.fn.countAll<number>().as('n')).where('expires_at', '<=', this.now()));
+    return Number(row?.n ?? 0);
   }
 
   /** Envelopes with seq > after, oldest first, skipping any past its expiry. */
@@ -322,8 +375,15 @@ export class RelayStore {
   }
 
   /** Envelopes with seq < before (or the newest), newest first, skipping any past its expiry. */
-  envelopesBefore(convId: string, before: number | undefined, limit: number, senderId?: number): { items: StoredEnvelope[]; more: boolean } {
+  envelopesBefore(
+    convId: string,
+    before: number | undefined,
+    limit: number,
+    senderId?: number,
+    type?: EnvelopeWire['type'],
+  ): { items: StoredEnvelope[]; more: boolean } {
     let query = this.envelopeQuery(convId);
+    if (type !== undefined) query = query.where('e.type', '=', type);
     if (before !== undefined) query = query.where('e.seq', '<', before);
     if (senderId !== undefined) query = query.where('e.sender_id', '=', senderId);
     const rows = this.db.all(query.orderBy('e.seq', 'desc').limit(limit + 1));
@@ -346,6 +406,7 @@ function toStored(row: EnvelopeRow & { sender: string }): StoredEnvelope {
   return {
     seq: row.seq,
     receivedAt: row.received_at,
+    expiresAt: row.expires_at,
     env: {
       v: row.v,
       suite: row.suite,
@@ -356,7 +417,8 @@ function toStored(row: EnvelopeRow & { sender: string }): StoredEnvelope {
       rosterHash: toB64(row.roster_hash),
       clientMsgId: row.client_msg_id,
       counter: row.counter,
-      expiresAt: row.expires_at,
+      expiresAt: row.env_expires_at,
+      burnAfterMs: row.burn_after_ms,
       ct: toB64(row.ct),
       sig: toB64(row.sig),
     },

@@ -9,8 +9,12 @@ export function envelopeTypeOf(event: PlainEvent): EnvelopeType {
   switch (event.kind) {
     case 'text':
       return 'content';
+    case 'timer':
+      return 'setting';
+    case 'opened':
+      return 'control';
     default:
-      return missingCase(event.kind);
+      return missingCase(event);
   }
 }
 

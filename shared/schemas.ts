@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { fromB64 } from './crypto/bytes.ts';
 import { ERROR_CODES } from './errors.ts';
+import { MAX_TIMER_MS, MIN_TIMER_MS } from './expiry.ts';
 import { ENVELOPE_TYPES, LIMITS, ROOM_NAME_MAX_CHARS, ROOM_TOPIC_MAX_CHARS, SALT_BYTES, USERNAME_PATTERN } from './protocol.ts';
 
 const B64URL = /^[A-Za-z0-9_-]*$/;
@@ -249,13 +250,17 @@ export const EnvelopeWire = z.strictObject({
   clientMsgId: ClientMsgId,
   counter: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
   expiresAt: Timestamp.nullable(),
+  burnAfterMs: z.number().int().min(MIN_TIMER_MS).max(MAX_TIMER_MS).nullable(),
   ct: b64Max(LIMITS.maxCiphertextBytes),
   sig: Signature,
 });
 export type EnvelopeWire = z.infer<typeof EnvelopeWire>;
 
-/** An envelope as the relay stored it: its sequence number and the time it was committed. */
-export const StoredEnvelope = z.strictObject({ seq: Seq.min(1), receivedAt: Timestamp, env: EnvelopeWire });
+/**
+ * An envelope as the relay stored it: its sequence number, the time it was committed, and when the
+ * relay will delete it (the signed expiry, or earlier once a burn-after-reading message was opened).
+ */
+export const StoredEnvelope = z.strictObject({ seq: Seq.min(1), receivedAt: Timestamp, expiresAt: Timestamp.nullable(), env: EnvelopeWire });
 export type StoredEnvelope = z.infer<typeof StoredEnvelope>;
 
 export const HistoryQuery = z.strictObject({
@@ -263,8 +268,11 @@ export const HistoryQuery = z.strictObject({
   after: z.coerce.number().int().min(0).optional(),
   limit: z.coerce.number().int().min(1).max(LIMITS.maxPage).default(50),
   sender: Username.optional(),
+  /** Only envelopes of this type (the newest `setting` is how a client learns the current timer). */
+  type: z.enum(ENVELOPE_TYPES).optional(),
 });
 export const HistoryResponse = z.strictObject({ envelopes: z.array(StoredEnvelope), more: z.boolean() });
+export type HistoryResponse = z.infer<typeof HistoryResponse>;
 
 export const ErrorBodySchema = z.strictObject({
   error: z.strictObject({ code: z.enum(ERROR_CODES), message: z.string() }),
@@ -276,7 +284,8 @@ const RequestId = z.number().int().min(1).max(2 ** 31);
 
 export const ClientFrame = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('hello'), id: RequestId }),
-  z.strictObject({ t: z.literal('send'), id: RequestId, env: EnvelopeWire }),
+  /** `opens`: sequence numbers of burn-after-reading envelopes this member just displayed (§Disappearing messages). */
+  z.strictObject({ t: z.literal('send'), id: RequestId, env: EnvelopeWire, opens: z.array(Seq.min(1)).min(1).max(LIMITS.maxPage).optional() }),
   z.strictObject({ t: z.literal('sync'), id: RequestId, conv: ConvId, after: Seq, limit: z.number().int().min(1).max(LIMITS.maxPage) }),
   z.strictObject({ t: z.literal('ping'), id: RequestId }),
 ]);
@@ -324,5 +333,17 @@ export type VaultContentsWire = z.infer<typeof VaultContentsSchema>;
  */
 export const PlainEvent = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('text'), body: z.string().min(1).max(16 * 1024) }),
+  /** Sets the conversation's disappearing-message timer for everyone (null: off). */
+  z.strictObject({
+    kind: z.literal('timer'),
+    ttlMs: z.number().int().min(MIN_TIMER_MS).max(MAX_TIMER_MS).nullable(),
+    mode: z.enum(['sent', 'read']),
+  }),
+  /** Burn after reading: the sender of this event first displayed these messages at `at`. */
+  z.strictObject({
+    kind: z.literal('opened'),
+    refs: z.array(z.strictObject({ sender: Username, clientMsgId: ClientMsgId })).min(1).max(LIMITS.maxPage),
+    at: Timestamp,
+  }),
 ]);
 export type PlainEvent = z.infer<typeof PlainEvent>;

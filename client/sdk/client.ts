@@ -39,7 +39,8 @@ import type { Platform } from './platform.ts';
 import type { Room } from './room.ts';
 import { RoomList, type RoomOptions } from './rooms.ts';
 import { SecurityStats } from './stats.ts';
-import type { ChatMessage, TimelineDeps } from './timeline.ts';
+import { MessageCache } from './message-cache.ts';
+import type { ChatMessage, SendOptions, TimelineDeps } from './timeline.ts';
 import { Transport, type ConnectionStatus } from './transport.ts';
 
 export interface ClientOptions {
@@ -82,9 +83,12 @@ export class UmbraClient {
   private readonly now: () => number;
   private unsubscribers: (() => void)[] = [];
 
+  private readonly messageCache: MessageCache;
+
   constructor(private readonly o: ClientOptions) {
     this.http = new HttpApi(o.baseUrl, o.platform);
     this.now = o.now ?? Date.now;
+    this.messageCache = new MessageCache(o.platform.store, this.now);
   }
 
   /** The signed-in username, or null. */
@@ -230,6 +234,8 @@ export class UmbraClient {
     this.account = account;
     this.identity = identity;
     await this.o.platform.store.set(ACCOUNT_KEY, account);
+    // Messages that expired while this device was away leave its store before anything is shown.
+    await this.messageCache.purgeExpired().catch(() => 0);
     const directory = new Directory(this.http, { pins: () => this.account?.pins ?? {}, savePins: (p) => savePins(this.account!, p, this.o.platform.store, this.http) });
     this.directoryInstance = directory;
     this.unsubscribers.push(directory.alerts.subscribe((a) => (this.alertsSignal.value = a)));
@@ -338,6 +344,7 @@ export class UmbraClient {
       http: this.http,
       transport: this.transport,
       stats: this.stats,
+      cache: this.messageCache,
       now: this.now,
     };
   }
@@ -370,15 +377,18 @@ export class UmbraClient {
     }
   }
 
-  /** Sends a text message; resolves once the relay has stored it durably. */
-  sendText(convId: string, body: string): Promise<ChatMessage> {
-    return this.send(convId, { kind: 'text', body });
+  /**
+   * Sends a text message; resolves once the relay has stored it durably. It disappears under the
+   * conversation's timer unless `options.timer` says otherwise.
+   */
+  sendText(convId: string, body: string, options: SendOptions = {}): Promise<ChatMessage> {
+    return this.send(convId, { kind: 'text', body }, options);
   }
 
-  send(convId: string, event: PlainEvent): Promise<ChatMessage> {
+  send(convId: string, event: PlainEvent, options: SendOptions = {}): Promise<ChatMessage> {
     const conv = this.conversationList.get(convId) ?? this.roomList.get(convId);
     if (!conv) return Promise.reject(new UmbraError('not_found', 'no such conversation'));
-    return conv.send(event);
+    return conv.send(event, options);
   }
 
   // ---- rooms -----------------------------------------------------------------------------

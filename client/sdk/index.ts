@@ -2,7 +2,8 @@
 export { UmbraClient, type ClientOptions, type Progress, type ProgressCallback } from './client.ts';
 export { Conversation } from './conversation.ts';
 export { SecurityStats, type RejectReason, type Rejection } from './stats.ts';
-export type { ChatMessage } from './timeline.ts';
+export type { ChatMessage, MessageFlag, SendOptions } from './timeline.ts';
+export { MessageCache, CACHE_LIMIT } from './message-cache.ts';
 export type { Notice } from './counters.ts';
 export { Room, type RoomMember, type RoomState } from './room.ts';
 export type { RoomOptions } from './rooms.ts';

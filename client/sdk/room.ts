@@ -19,7 +19,7 @@ import { JoinRequests, type JoinRequestView } from './join-requests.ts';
 import { addPlan, leavePlan, postChange, removePlan, rolePlan, rotatePlan, type ChangeTarget, type Plan } from './room-changes.ts';
 import { verifyRoomView, type RoomView } from './room-view.ts';
 import type { RejectReason } from './stats.ts';
-import { Timeline, type Admission, type ChatMessage, type SendContext, type TimelineDeps } from './timeline.ts';
+import { Timeline, type Admission, type ChatMessage, type SendContext, type SendOptions, type TimelineDeps } from './timeline.ts';
 
 /**
  * This user's standing: `member`; `waiting-for-approval` after joinRoom until an admin admits or
@@ -123,8 +123,8 @@ export class Room extends Timeline {
 
   // ---- actions ----------------------------------------------------------------------------
 
-  sendText(body: string): Promise<ChatMessage> {
-    return this.send({ kind: 'text', body });
+  sendText(body: string, options: SendOptions = {}): Promise<ChatMessage> {
+    return this.send({ kind: 'text', body }, options);
   }
 
   /** Admins: adds `username` (looked up and pinned now) with the current key wrapped for them. */

@@ -13,7 +13,9 @@ export type RejectReason =
   | 'bad_signature_or_ciphertext'
   | 'roster_mismatch'
   | 'type_mismatch'
-  | 'replay';
+  | 'replay'
+  /** Not a rejection: the relay said it would keep a message past its signed expiry; it is hidden at the signed time. */
+  | 'expiry_extended';
 
 export interface Rejection {
   conv: string;

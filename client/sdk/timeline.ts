@@ -11,8 +11,11 @@ import {
   TAG_BYTES,
   UmbraError,
   XNONCE_BYTES,
+  TIMER_OFF,
   decodeEvent,
+  effectiveExpiry,
   encodeEvent,
+  expiryFields,
   envelopeTypeOf,
   fromB64,
   openEnvelope,
@@ -25,7 +28,9 @@ import {
   type PlainEvent,
   type SealedEnvelope,
   type StoredEnvelope,
+  type TimerSetting,
 } from '../../shared/index.ts';
+import type { MessageCache } from './message-cache.ts';
 import { SenderCounters, type Notice } from './counters.ts';
 import type { Directory } from './directory.ts';
 import type { HttpApi } from './http.ts';
@@ -42,9 +47,22 @@ export interface ChatMessage {
   /** When the relay stored it (ms), or when it was written, while sending. */
   at: number;
   status: 'sending' | 'sent' | 'failed';
-  /** `reordered`: arrived after a later message from the same sender. */
-  flags: 'reordered'[];
+  /**
+   * `reordered`: arrived after a later message from the same sender. `expiry_extended`: the relay
+   * said it would keep the message longer than its sender signed; it still goes at the signed time.
+   */
+  flags: MessageFlag[];
+  /** When it disappears (ms): the signed expiry, or earlier once a burn-after-reading message was opened. */
   expiresAt: number | null;
+  /** Burn after reading: ms from the first opening by a recipient to disappearing; signed. */
+  burnAfterMs: number | null;
+}
+
+export type MessageFlag = 'reordered' | 'expiry_extended';
+
+/** How a message sent now should disappear; by default the conversation's timer. */
+export interface SendOptions {
+  timer?: TimerSetting;
 }
 
 export interface TimelineDeps {
@@ -53,6 +71,8 @@ export interface TimelineDeps {
   http: HttpApi;
   transport: Transport;
   stats: SecurityStats;
+  /** Where messages are kept between visits; none in a client without storage. */
+  cache?: MessageCache;
   now(): number;
 }
 
@@ -71,6 +91,8 @@ export interface SendContext {
 }
 
 const PAGE = 50;
+/** Envelopes kept for the "what the server sees" view. */
+const RAW_KEPT = 500;
 
 export abstract class Timeline {
   readonly id: string;
@@ -88,6 +110,24 @@ export abstract class Timeline {
   private readonly seenIds = new Map<string, number>();
   private catchingUp: Promise<void> | null = null;
   private pushedDuringCatchUp = false;
+  // ---- disappearing messages (docs/PROTOCOL.md §Disappearing messages) ----
+  private readonly timerSignal = signal<TimerSetting>(TIMER_OFF);
+  private timerSeq = 0;
+  /** sender/clientMsgId → the earliest time a recipient (maybe this one) opened it. */
+  private readonly openedAt = new Map<string, number>();
+  /** sender/clientMsgId of burn-after-reading messages this device has reported opened. */
+  private readonly reportedOpen = new Set<string>();
+  /** sender/clientMsgId → signed expiry fields, and the relay's own (earlier) deletion time. */
+  private readonly expiryOf = new Map<string, { signed: number | null; burn: number | null; relay: number | null }>();
+  /** sender/clientMsgId of messages gone for good: never shown again, whatever is served. */
+  private readonly gone = new Set<string>();
+  private purgeTimer: ReturnType<typeof setTimeout> | null = null;
+  private cacheWrite: Promise<void> = Promise.resolve();
+  private restored = false;
+  /** Messages shown from the device's store, until the relay's first page confirms them. */
+  private readonly restoredKeys = new Set<string>();
+  /** The envelopes the relay served for what is loaded, newest last (for the "what the server sees" view). */
+  private readonly rawSignal = signal<StoredEnvelope[]>([]);
 
   protected constructor(
     id: string,
@@ -113,6 +153,14 @@ export abstract class Timeline {
   }
   get relaySeq(): number {
     return this.lastSeq;
+  }
+  /** The disappearing-message timer everyone in the conversation last set. */
+  get timer(): ReadonlySignal<TimerSetting> {
+    return this.timerSignal;
+  }
+  /** The envelopes as the relay holds them, for what is loaded: ciphertext and routing fields only. */
+  get relayView(): ReadonlySignal<StoredEnvelope[]> {
+    return this.rawSignal;
   }
 
   // ---- what the membership decides ------------------------------------------------------
@@ -147,13 +195,93 @@ export abstract class Timeline {
   /** Loads the newest page of history, then whatever arrived since. */
   async loadLatest(): Promise<void> {
     if (!this.readable) return;
-    const page = await this.d.http.get(`/api/conversations/${this.id}/envelopes?limit=${PAGE}`, HistoryResponse);
+    let page: HistoryResponse;
+    try {
+      page = await this.d.http.get(`/api/conversations/${this.id}/envelopes?limit=${PAGE}`, HistoryResponse);
+    } catch (err) {
+      // Offline: show what this device kept, until the relay can be asked again.
+      if (err instanceof UmbraError && (err.code === 'disconnected' || err.code === 'timeout')) await this.restoreCached();
+      throw err;
+    }
     const items = [...page.envelopes].reverse();
     await this.prepareFor(items);
     if (items.length) this.oldestSeq = items[0]!.seq;
     this.hasOlderSignal.value = page.more;
     this.fromStart = !page.more;
     this.ingest(items, 'forward');
+    this.dropUnserved(items, page.more);
+    if (page.more && this.timerSeq === 0) await this.loadNewestSetting();
+  }
+
+  /**
+   * Kept messages inside the range the relay just answered for, that it did not serve, are gone
+   * there (expired, burnt on another device): they go here too.
+   */
+  private dropUnserved(items: readonly StoredEnvelope[], more: boolean): void {
+    if (!this.restoredKeys.size) return;
+    const served = new Set(items.map((i) => i.env.sender + '/' + i.env.clientMsgId));
+    const lowest = more ? (items[0]?.seq ?? Number.POSITIVE_INFINITY) : 0;
+    const highest = items[items.length - 1]?.seq ?? 0;
+    let dropped = false;
+    for (const m of this.messagesSignal.value) {
+      const key = m.sender + '/' + m.clientMsgId;
+      if (!this.restoredKeys.has(key) || served.has(key) || m.seq === null || m.seq < lowest || m.seq > highest) continue;
+      this.gone.add(key);
+      dropped = true;
+    }
+    this.restoredKeys.clear();
+    if (dropped) this.refreshExpiries();
+  }
+
+  /** Shows what this device kept from earlier visits (not expired) while the relay cannot be reached. */
+  private async restoreCached(): Promise<void> {
+    if (this.restored || !this.d.cache) return;
+    this.restored = true;
+    try {
+      const kept = await this.d.cache.load(this.id);
+      const known = new Set(this.messagesSignal.value.map((m) => m.sender + '/' + m.clientMsgId));
+      const fresh = kept.filter((m) => !known.has(m.sender + '/' + m.clientMsgId) && !this.gone.has(m.sender + '/' + m.clientMsgId));
+      for (const m of fresh) {
+        this.expiryOf.set(m.sender + '/' + m.clientMsgId, { signed: m.expiresAt, burn: m.burnAfterMs, relay: null });
+        this.restoredKeys.add(m.sender + '/' + m.clientMsgId);
+      }
+      if (fresh.length) this.messagesSignal.value = sortMessages([...this.messagesSignal.value, ...fresh]);
+      this.schedulePurge();
+    } catch {
+      // A device without working storage still shows what the relay serves.
+    }
+  }
+
+  /** The timer is set by the newest `setting` envelope, which may be older than the loaded page. */
+  private async loadNewestSetting(): Promise<void> {
+    const page = await this.d.http.get(`/api/conversations/${this.id}/envelopes?type=setting&limit=1`, HistoryResponse);
+    const item = page.envelopes[0];
+    if (!item || item.seq <= this.timerSeq) return;
+    await this.prepareFor([item]);
+    const event = this.verifyOnly(item);
+    if (event?.kind === 'timer') this.noteTimer(event, item.seq);
+  }
+
+  /** Full receive checks of one envelope, without showing it: its event, or null. */
+  private verifyOnly(item: StoredEnvelope): PlainEvent | null {
+    const w = item.env;
+    if (w.conv !== this.id) return null;
+    const admission = this.admit(w, item.seq);
+    if (admission.ok !== true) return null;
+    try {
+      const env = fromWire(w);
+      const event = decodeEvent(openEnvelope(env, admission.key, admission.senderKey));
+      if (this.checkRoster(env) !== null || envelopeTypeOf(event) !== w.type) return null;
+      return event;
+    } catch {
+      return null;
+    }
+  }
+
+  private noteTimer(event: Extract<PlainEvent, { kind: 'timer' }>, seq: number): void {
+    if (seq <= this.timerSeq) return;
+    this.timerSeq = seq;
+    this.timerSignal.value = { ttlMs: event.ttlMs, mode: event.mode };
   }
 
   /** Loads the page before the oldest loaded message. */
@@ -221,12 +349,154 @@ export abstract class Timeline {
       }
     }
     if (mode === 'older' && this.fromStart) this.counters.reachedStart(notices);
-    if (!added.length && !removed.size && !notices.length) return;
+    this.recordRaw(ordered);
+    if (!added.length && !removed.size && !notices.length) {
+      this.refreshExpiries();
+      return;
+    }
     const bySeqOrId = new Map<string, ChatMessage>();
     for (const m of this.messagesSignal.value) if (!removed.has(m.clientMsgId + m.sender)) bySeqOrId.set(m.sender + '/' + m.clientMsgId, m);
     for (const m of added) bySeqOrId.set(m.sender + '/' + m.clientMsgId, m);
     this.messagesSignal.value = sortMessages([...bySeqOrId.values()]);
     if (notices.length) this.noticesSignal.value = [...this.noticesSignal.value, ...notices];
+    this.refreshExpiries();
+    this.persistSoon();
+  }
+
+  private recordRaw(items: readonly StoredEnvelope[]): void {
+    if (!items.length) return;
+    const bySeq = new Map(this.rawSignal.value.map((i) => [i.seq, i]));
+    for (const i of items) bySeq.set(i.seq, i);
+    this.rawSignal.value = [...bySeq.values()].sort((a, b) => a.seq - b.seq).slice(-RAW_KEPT);
+  }
+
+  // ---- disappearing messages ----------------------------------------------------------------
+
+  /** Records a message's signed expiry and what the relay said; flags a relay that would keep it longer. */
+  private trackExpiry(idKey: string, item: StoredEnvelope, flags: MessageFlag[]): number | null {
+    const { expiresAt: signed, burnAfterMs: burn } = item.env;
+    let relay = item.expiresAt;
+    if (signed !== null && (relay === null || relay > signed)) {
+      // The relay cannot change the signed expiry, only what it says it will do: noted, and ignored.
+      flags.push('expiry_extended');
+      this.d.stats.record({ conv: this.id, seq: item.seq, sender: item.env.sender, reason: 'expiry_extended' });
+      relay = null;
+    }
+    this.expiryOf.set(idKey, { signed, burn, relay });
+    return this.expiryFor(idKey);
+  }
+
+  private expiryFor(idKey: string): number | null {
+    const e = this.expiryOf.get(idKey);
+    if (!e) return null;
+    const t = effectiveExpiry(e.signed, e.burn, this.openedAt.get(idKey) ?? null);
+    if (e.relay === null) return t;
+    return t === null ? e.relay : Math.min(t, e.relay);
+  }
+
+  /** Another member's signed "opened": the burn timers of those messages start at `at`. */
+  private noteOpened(opener: string, event: Extract<PlainEvent, { kind: 'opened' }>): void {
+    for (const ref of event.refs) {
+      if (ref.sender === opener) continue; // a sender cannot start the timer of its own message
+      const key = ref.sender + '/' + ref.clientMsgId;
+      this.openedAt.set(key, Math.min(this.openedAt.get(key) ?? Number.POSITIVE_INFINITY, event.at));
+    }
+  }
+
+  /** Recomputes every shown message's expiry, removes what is due and arms the timer for the next. */
+  private refreshExpiries(): void {
+    const now = this.d.now();
+    let changed = false;
+    const kept: ChatMessage[] = [];
+    for (const m of this.messagesSignal.value) {
+      const key = m.sender + '/' + m.clientMsgId;
+      const expiresAt = this.expiryOf.has(key) ? this.expiryFor(key) : m.expiresAt;
+      if (this.gone.has(key) || (expiresAt !== null && expiresAt <= now)) {
+        this.gone.add(key);
+        changed = true;
+        continue;
+      }
+      if (expiresAt !== m.expiresAt) changed = true;
+      kept.push(expiresAt === m.expiresAt ? m : { ...m, expiresAt });
+    }
+    if (changed) {
+      this.messagesSignal.value = kept;
+      const goneSeqs = new Set(this.rawSignal.value.filter((i) => this.gone.has(i.env.sender + '/' + i.env.clientMsgId)).map((i) => i.seq));
+      if (goneSeqs.size) this.rawSignal.value = this.rawSignal.value.filter((i) => !goneSeqs.has(i.seq));
+      this.persistNow();
+    }
+    this.schedulePurge();
+  }
+
+  private schedulePurge(): void {
+    if (this.purgeTimer) clearTimeout(this.purgeTimer);
+    this.purgeTimer = null;
+    let next = Number.POSITIVE_INFINITY;
+    for (const m of this.messagesSignal.value) if (m.expiresAt !== null) next = Math.min(next, m.expiresAt);
+    if (next === Number.POSITIVE_INFINITY) return;
+    // setTimeout holds at most 2^31-1 ms; a later expiry re-arms when that fires.
+    const delay = Math.min(Math.max(0, next - this.d.now()), 2 ** 31 - 1);
+    this.purgeTimer = setTimeout(() => this.refreshExpiries(), delay);
+    (this.purgeTimer as { unref?: () => void }).unref?.();
+  }
+
+  /** Stops the expiry timer (the timeline is being dropped). */
+  dispose(): void {
+    if (this.purgeTimer) clearTimeout(this.purgeTimer);
+    this.purgeTimer = null;
+  }
+
+  private persistSoon(): void {
+    if (!this.d.cache) return;
+    const cache = this.d.cache;
+    this.cacheWrite = this.cacheWrite.then(() => cache.save(this.id, this.messagesSignal.value)).catch(() => {});
+  }
+
+  /** Writes the kept messages now; resolves when the store has them (used after a purge). */
+  private persistNow(): Promise<void> {
+    this.persistSoon();
+    return this.cacheWrite;
+  }
+
+  /** Resolves once everything shown so far is in the device's store (tests, and before closing). */
+  flushCache(): Promise<void> {
+    return this.cacheWrite;
+  }
+
+  /**
+   * The UI calls this when the conversation is on screen: burn-after-reading messages from others
+   * that this device has not opened yet start their timers now, and their senders (and the relay,
+   * which learns only the new deletion time) are told with a signed, encrypted "opened" event.
+   */
+  async markRead(): Promise<void> {
+    if (!this.readable) return;
+    const now = this.d.now();
+    const opened: ChatMessage[] = [];
+    for (const m of this.messagesSignal.value) {
+      const key = m.sender + '/' + m.clientMsgId;
+      if (m.mine || m.burnAfterMs === null || m.seq === null || this.reportedOpen.has(key)) continue;
+      this.reportedOpen.add(key);
+      if (!this.openedAt.has(key)) this.openedAt.set(key, now);
+      opened.push(m);
+    }
+    if (!opened.length) return;
+    this.refreshExpiries();
+    for (let i = 0; i < opened.length; i += LIMITS.maxPage) {
+      const chunk = opened.slice(i, i + LIMITS.maxPage);
+      // The event outlives the messages it names until their signed expiry, so a device of the
+      // recipient's that was away while they burnt still learns they were opened.
+      const until = Math.max(...chunk.map((m) => this.expiryOf.get(m.sender + '/' + m.clientMsgId)?.signed ?? now));
+      await this.sendSealed(
+        { kind: 'opened', refs: chunk.map((m) => ({ sender: m.sender, clientMsgId: m.clientMsgId })), at: now },
+        { expiresAt: Math.max(until, now + 1000), burnAfterMs: null },
+        chunk.map((m) => m.seq!),
+      );
+    }
+  }
+
+  /** Sets the conversation's disappearing-message timer for everyone, with a signed event. */
+  async setTimer(setting: TimerSetting): Promise<void> {
+    await this.sendSealed({ kind: 'timer', ttlMs: setting.ttlMs, mode: setting.mode }, { expiresAt: null, burnAfterMs: null });
   }
 
   private reject(item: StoredEnvelope, reason: RejectReason): null {
@@ -277,11 +547,21 @@ export abstract class Timeline {
         return this.reject(item, 'replay');
       }
     }
-    const flags = this.counters.track(item, mode, this.fromStart, notices);
+    const flags: MessageFlag[] = [...this.counters.track(item, mode, this.fromStart, notices)];
     this.seenIds.set(idKey, item.seq);
     if (mine) this.myCounter = Math.max(this.myCounter, w.counter);
+    if (event.kind === 'opened') {
+      this.noteOpened(w.sender, event);
+      return null;
+    }
+    if (event.kind === 'timer') this.noteTimer(event, item.seq);
+    const expiresAt = this.trackExpiry(idKey, item, flags);
+    if (this.gone.has(idKey) || (expiresAt !== null && expiresAt <= this.d.now())) {
+      this.gone.add(idKey);
+      return null;
+    }
     if (firstSeq === item.seq) return null; // our own message, already shown from its ack
-    return { clientMsgId: w.clientMsgId, seq: item.seq, sender: w.sender, mine, event, at: item.receivedAt, status: 'sent', flags, expiresAt: w.expiresAt };
+    return { clientMsgId: w.clientMsgId, seq: item.seq, sender: w.sender, mine, event, at: item.receivedAt, status: 'sent', flags, expiresAt, burnAfterMs: w.burnAfterMs };
   }
 
   /** An authentic envelope this member is not meant to read: its counter still counts, so no gap is reported for it. */
@@ -297,7 +577,16 @@ export abstract class Timeline {
    * Encrypts, signs and sends an event; resolves when the relay acknowledged it durably.
    * Throws before anything is sent when this member may not send (see sendContext).
    */
-  async send(event: PlainEvent, expiresAt: number | null = null): Promise<ChatMessage> {
+  send(event: PlainEvent, options: SendOptions = {}): Promise<ChatMessage> {
+    const timer = event.kind === 'text' ? (options.timer ?? this.timerSignal.value) : TIMER_OFF;
+    return this.sendSealed(event, expiryFields(timer, this.d.now()));
+  }
+
+  private async sendSealed(
+    event: PlainEvent,
+    expiry: { expiresAt: number | null; burnAfterMs: number | null },
+    opens: number[] = [],
+  ): Promise<ChatMessage> {
     const ctx = await this.sendContext();
     // Validate and size the event before a counter is spent on it: a spent counter would read as a gap.
     let plaintext: Uint8Array;
@@ -319,7 +608,8 @@ export abstract class Timeline {
       rosterHash: ctx.rosterHash,
       clientMsgId: toB64(randomBytes(16)),
       counter: ++this.myCounter,
-      expiresAt,
+      expiresAt: expiry.expiresAt,
+      burnAfterMs: expiry.burnAfterMs,
     };
     const sealed = sealEnvelope(header, plaintext, ctx.key, this.d.me.keys.signing.secretKey);
     const wire = toWire(sealed);
@@ -332,25 +622,33 @@ export abstract class Timeline {
       at: this.d.now(),
       status: 'sending',
       flags: [],
-      expiresAt,
+      expiresAt: expiry.expiresAt,
+      burnAfterMs: expiry.burnAfterMs,
     };
     this.seenIds.set(header.sender + '/' + header.clientMsgId, 0);
-    this.upsert(local);
+    this.expiryOf.set(header.sender + '/' + header.clientMsgId, { signed: expiry.expiresAt, burn: expiry.burnAfterMs, relay: null });
+    // "opened" is bookkeeping, never a line in the conversation.
+    const shown = event.kind !== 'opened';
+    if (shown) this.upsert(local);
     for (let attempt = 0; ; attempt++) {
       try {
         await this.d.transport.whenOnline();
-        const ack = await this.d.transport.request({ t: 'send', env: wire }, 'ack');
+        const ack = await this.d.transport.request(opens.length ? { t: 'send', env: wire, opens } : { t: 'send', env: wire }, 'ack');
         const idKey = header.sender + '/' + header.clientMsgId;
         if (this.seenIds.get(idKey) === 0) this.seenIds.set(idKey, ack.seq);
+        if (event.kind === 'timer') this.noteTimer(event, ack.seq);
         const current = this.messagesSignal.value.find((m) => m.mine && m.clientMsgId === header.clientMsgId) ?? local;
         const sent = { ...current, seq: ack.seq, at: ack.receivedAt, status: 'sent' as const };
-        this.upsert(sent);
+        if (shown && !this.gone.has(idKey)) {
+          this.upsert(sent);
+          this.persistSoon();
+        }
         return sent;
       } catch (err) {
         // Lost connections and timeouts are retried with the same envelope: the relay stores it once.
         const retriable = err instanceof UmbraError && (err.code === 'disconnected' || err.code === 'timeout');
         if (!retriable || attempt >= 20) {
-          this.upsert({ ...local, status: 'failed' });
+          if (shown) this.upsert({ ...local, status: 'failed' });
           throw err;
         }
         await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
@@ -361,6 +659,7 @@ export abstract class Timeline {
   private upsert(m: ChatMessage): void {
     const rest = this.messagesSignal.value.filter((x) => !(x.sender === m.sender && x.clientMsgId === m.clientMsgId));
     this.messagesSignal.value = sortMessages([...rest, m]);
+    this.schedulePurge();
   }
 }
 

@@ -74,8 +74,8 @@ export function conversationRoutes(s: Services): Hono<AppEnv> {
     const me = c.get('user');
     const id = memberConversation(s, c.req.param('id'), me.id);
     const q = parseWith(HistoryQuery, c.req.query());
-    if (q.after !== undefined && (q.before !== undefined || q.sender !== undefined)) {
-      throw new UmbraError('bad_request', 'after cannot be combined with before or sender');
+    if (q.after !== undefined && (q.before !== undefined || q.sender !== undefined || q.type !== undefined)) {
+      throw new UmbraError('bad_request', 'after cannot be combined with before, sender or type');
     }
     if (q.after !== undefined) {
       const page = s.store.envelopesAfter(id, q.after, q.limit);
@@ -86,7 +86,7 @@ export function conversationRoutes(s: Services): Hono<AppEnv> {
       senderId = s.store.userByName(q.sender)?.id;
       if (senderId === undefined) return c.json({ envelopes: [], more: false });
     }
-    const page = s.store.envelopesBefore(id, q.before, q.limit, senderId);
+    const page = s.store.envelopesBefore(id, q.before, q.limit, senderId, q.type);
     return c.json({ envelopes: page.items, more: page.more });
   });
 

@@ -164,15 +164,18 @@ export class Hub implements HubPort {
         if (env.expiresAt !== null && env.expiresAt <= this.s.config.now()) {
           throw new UmbraError('bad_request', 'env.expiresAt: already in the past');
         }
+        if (env.burnAfterMs !== null && env.expiresAt === null) {
+          throw new UmbraError('bad_request', 'env.burnAfterMs: a burn-after-reading message needs an expiry for when nobody opens it');
+        }
         const ct = decodeB64(env.ct, 'env.ct');
         const sig = decodeB64(env.sig, 'env.sig');
         const rosterHash = decodeB64(env.rosterHash, 'env.rosterHash');
-        const result = this.s.store.appendEnvelope(env, conn.userId, ct, sig, rosterHash);
+        const result = this.s.store.appendEnvelope(env, conn.userId, ct, sig, rosterHash, frame.opens ?? []);
         // The ack goes out only after the transaction committed (synchronous = FULL).
         this.send(conn, { t: 'ack', id: frame.id, conv: env.conv, seq: result.seq, clientMsgId: env.clientMsgId, receivedAt: result.receivedAt });
         if (!result.duplicate) {
           this.stats.envelopesStored++;
-          const push = JSON.stringify({ t: 'env', conv: env.conv, item: { seq: result.seq, receivedAt: result.receivedAt, env } } satisfies ServerFrame);
+          const push = JSON.stringify({ t: 'env', conv: env.conv, item: { seq: result.seq, receivedAt: result.receivedAt, expiresAt: env.expiresAt, env } } satisfies ServerFrame);
           this.broadcast(this.s.store.memberIds(env.conv), push);
         }
         return;

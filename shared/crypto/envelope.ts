@@ -22,6 +22,8 @@ export interface EnvelopeHeader {
   counter: number;
   /** Unix milliseconds after which the message must be gone, or null. */
   expiresAt: number | null;
+  /** Burn after reading: ms from the first opening to deletion, or null (docs/PROTOCOL.md §Disappearing messages). */
+  burnAfterMs: number | null;
 }
 
 export interface SealedEnvelope extends EnvelopeHeader {
@@ -45,6 +47,7 @@ export function messageAd(h: EnvelopeHeader): Uint8Array {
     h.clientMsgId,
     h.counter,
     h.expiresAt,
+    h.burnAfterMs,
   ]);
 }
 

@@ -227,6 +227,7 @@ describe('whole constructions rebuilt from noble primitives', () => {
       clientMsgId: name,
       counter: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
       expiresAt: fc.option(fc.maxSafeNat(), { nil: null }),
+      burnAfterMs: fc.option(fc.integer({ min: 1000, max: 365 * 86_400_000 }), { nil: null }),
     }) as fc.Arbitrary<EnvelopeHeader>;
     fc.assert(
       fc.property(header, fc.uint8Array({ maxLength: 200 }), key32, key32, (h, plaintext, epochKey, seed) => {

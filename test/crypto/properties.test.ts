@@ -190,6 +190,7 @@ const headerArb: fc.Arbitrary<EnvelopeHeader> = fc.record({
   clientMsgId: text,
   counter: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
   expiresAt: fc.option(fc.maxSafeNat(), { nil: null }),
+  burnAfterMs: fc.option(fc.integer({ min: 1000, max: 365 * 86_400_000 }), { nil: null }),
 });
 
 /** The header fields a receiver relies on, each of which the envelope must bind. */

@@ -5,6 +5,7 @@ import {
   PROTOCOL_VERSION,
   SUITE_XCHACHA20_ED25519,
   dangerousTestOnlySealEnvelope,
+  dangerousTestOnlySealRoomMeta,
   dangerousTestOnlySealWithNonce,
   dangerousTestOnlyWrap,
   generateIdentity,
@@ -42,6 +43,7 @@ const header: EnvelopeHeader = {
   clientMsgId: 'id',
   counter: 1,
   expiresAt: null,
+  burnAfterMs: null,
 };
 
 function entries(): [string, () => unknown][] {
@@ -52,6 +54,10 @@ function entries(): [string, () => unknown][] {
     ['dangerousTestOnlySealWithNonce', () => dangerousTestOnlySealWithNonce(key, nonce, new Uint8Array(3), new Uint8Array(0))],
     ['dangerousTestOnlyWrap', () => dangerousTestOnlyWrap(key, bob.agreement.publicKey, context, alice.signing.secretKey, key, nonce)],
     ['dangerousTestOnlySealEnvelope', () => dangerousTestOnlySealEnvelope(header, new Uint8Array(3), key, alice.signing.secretKey, nonce)],
+    [
+      'dangerousTestOnlySealRoomMeta',
+      () => dangerousTestOnlySealRoomMeta({ name: 'room', topic: '', policy: 'open' }, 'conv', 0, 'alice', key, alice.signing.secretKey, nonce),
+    ],
   ];
 }
 

@@ -5,37 +5,55 @@ import sodium from 'libsodium-wrappers-sumo';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   CTX,
+  ROOM_NAME_KDF,
+  ROOM_NAME_MAX_CHARS,
   UmbraError,
   concatBytes,
   dangerousTestOnlySealEnvelope,
+  dangerousTestOnlySealRoomMeta,
   dangerousTestOnlySealWithNonce,
   dangerousTestOnlyWrap,
   deriveAccountKeys,
   deriveMasterKey,
   encodeFields,
   fingerprintDigits,
+  fromB64,
   fromUtf8,
   identityFromSecrets,
   initCrypto,
   messageAd,
+  normaliseRoomName,
   openAead,
   openEnvelope,
+  openRoomMeta,
   openVault,
+  parseStatement,
+  replayRoomChain,
   rosterHash,
+  roomNameHash,
   safetyNumber,
+  sealRoomMeta,
   sealVault,
   signAgreementKey,
+  signJoinRequest,
+  signStatement,
   signWithContext,
   signingKeyPairFromSecret,
+  statementHash,
+  toB64,
   unwrapConversationKey,
   utf8,
   verifyEnvelopeSignature,
+  verifyJoinRequest,
   verifyPublicKeys,
+  verifyStatementSignature,
   verifyWithContext,
   verifyWrappedKey,
   type EnvelopeHeader,
   type Field,
+  type JoinRequest,
   type SealedEnvelope,
+  type SealedMeta,
   type WrappedKey,
 } from '../../shared/index.ts';
 import {
@@ -51,7 +69,11 @@ import {
   type EnvelopeHeaderJson,
   type EnvelopeVector,
   type IdentityVector,
+  type JoinRequestVector,
   type MasterKeyVector,
+  type RoomMetaVector,
+  type RoomNameVector,
+  type RoomStatementVector,
   type RosterVector,
   type SafetyVector,
   type SignVector,
@@ -77,6 +99,10 @@ const files = {
   roster: load<RosterVector>('roster.json'),
   safety: load<SafetyVector>('safety-number.json'),
   vault: load<VaultVector>('vault.json'),
+  roomStatement: load<RoomStatementVector>('room-statement.json'),
+  joinRequest: load<JoinRequestVector>('join-request.json'),
+  roomMeta: load<RoomMetaVector>('room-meta.json'),
+  roomName: load<RoomNameVector>('room-name.json'),
 };
 
 /** Runs `fn` and requires the one error the protocol allows for a forgery: `verification_failed`. */
@@ -341,7 +367,7 @@ describe('envelopes: messageAd and sealEnvelope', () => {
       const h = v.header;
       expect(toHex(messageAd(header))).toBe(v.ad);
       expect(v.ad).toBe(
-        toHex(encodeFields([CTX.messageAd, h.v, h.suite, h.type, h.conv, h.epoch, h.sender, header.rosterHash, h.clientMsgId, h.counter, h.expiresAt])),
+        toHex(encodeFields([CTX.messageAd, h.v, h.suite, h.type, h.conv, h.epoch, h.sender, header.rosterHash, h.clientMsgId, h.counter, h.expiresAt, h.burnAfterMs])),
       );
       const epochKey = fromHex(v.epochKey);
       const senderSecret = fromHex(v.senderSigningSecret);
@@ -380,6 +406,8 @@ describe('envelopes: messageAd and sealEnvelope', () => {
         { counter: h.counter + 1 },
         { expiresAt: h.expiresAt === null ? 0 : null },
         { expiresAt: (h.expiresAt ?? 0) + 1 },
+        { burnAfterMs: h.burnAfterMs === null ? 1000 : null },
+        { burnAfterMs: (h.burnAfterMs ?? 1000) + 1 },
       ];
       for (const change of changes) {
         expectVerificationFailed(() => openEnvelope({ ...env, ...change }, epochKey, senderKey), JSON.stringify(change));
@@ -458,4 +486,180 @@ describe('vault', () => {
       for (const i of indices(vaultKey)) expectVerificationFailed(() => openVault(flipped(vaultKey, i), v.username, sealed), `key byte ${i}`);
     });
   }
+});
+
+describe('room membership chain: signStatement, statementHash, replayRoomChain', () => {
+  const vectors = files.roomStatement.vectors;
+  const conv = vectors[0]!.conv;
+  const links = vectors.map((v) => ({ statement: v.statement, sig: fromHex(v.signature) }));
+
+  it('the vectors are one chain: each prev is the hash of the link before, and the replay reaches every frozen state', () => {
+    const chain = replayRoomChain(conv, links);
+    expect(chain.states).toHaveLength(vectors.length);
+    vectors.forEach((v, i) => {
+      const st = parseStatement(v.statement)!;
+      expect(st.conv).toBe(conv);
+      expect(st.seq).toBe(i);
+      expect(st.prev === null ? null : toHex(fromB64(st.prev))).toBe(i === 0 ? null : vectors[i - 1]!.hash);
+      const s = chain.states[i]!;
+      const members = [...s.members.values()].map((m) => ({ username: m.username, role: m.role })).sort((a, b) => (a.username < b.username ? -1 : 1));
+      expect({ epoch: s.epoch, needsRotation: s.needsRotation, members, rosterHash: toHex(s.rosterHash) }, v.name).toEqual(v.state);
+      expect(toHex(rosterHash(conv, [...s.members.values()]))).toBe(v.state.rosterHash);
+    });
+  });
+
+  for (const [i, v] of vectors.entries()) {
+    it(`#${i} ${v.name}: text, hash and signature reproduced; every flipped byte of signature, text, key or prev is rejected`, () => {
+      const sk = fromHex(v.signingSecret);
+      const pk = fromHex(v.identityKey);
+      expect(toHex(signingKeyPairFromSecret(sk).publicKey)).toBe(v.identityKey);
+      const st = parseStatement(v.statement)!;
+      expect(st.actor).toBe(v.actor);
+      const signed = signStatement(st, sk);
+      expect(signed.statement).toBe(v.statement);
+      expect(toHex(signed.sig)).toBe(v.signature);
+      const text = utf8(v.statement);
+      expect(toHex(encodeFields([CTX.statementHash, text]))).toBe(v.hashInput);
+      expect(toHex(sodium.crypto_generichash(32, fromHex(v.hashInput), null))).toBe(v.hash);
+      expect(toHex(statementHash(v.statement))).toBe(v.hash);
+      const sig = fromHex(v.signature);
+      expect(sodium.crypto_sign_verify_detached(sig, concatBytes(utf8(CTX.membershipSig), Uint8Array.of(0), text), pk)).toBe(true);
+
+      const link = { statement: v.statement, sig };
+      expect(verifyStatementSignature(link, pk)).toBe(true);
+      for (const j of indices(sig)) expect(verifyStatementSignature({ ...link, sig: flipped(sig, j) }, pk), `sig byte ${j}`).toBe(false);
+      for (const j of indices(pk)) expect(verifyStatementSignature(link, flipped(pk, j)), `key byte ${j}`).toBe(false);
+      for (const j of indices(text)) {
+        const bad = fromUtf8(flipped(text, j));
+        expect(verifyStatementSignature({ statement: bad, sig }, pk), `text byte ${j}`).toBe(false);
+        expect(toHex(statementHash(bad)), `text byte ${j}`).not.toBe(v.hash);
+      }
+      for (const other of Object.values(CTX)) {
+        if (other !== CTX.membershipSig) expect(verifyWithContext(pk, other, text, sig), other).toBe(false);
+      }
+
+      // In the chain: a flipped signature fails the replay at this link, and so does a link
+      // re-signed with any byte of its prev flipped, or at another position.
+      const before = links.slice(0, i);
+      expectVerificationFailed(() => replayRoomChain(conv, [...before, { ...link, sig: flipped(sig, 0) }]), 'flipped signature in the chain');
+      if (st.prev !== null) {
+        const prev = fromB64(st.prev);
+        for (const j of indices(prev)) {
+          const resigned = signStatement({ ...st, prev: toB64(flipped(prev, j)) }, sk);
+          expectVerificationFailed(() => replayRoomChain(conv, [...before, resigned]), `prev byte ${j} flipped`);
+          expect(() => replayRoomChain(conv, [...before, resigned])).toThrow(`membership record #${i} does not follow the record before it`);
+        }
+      }
+      expectVerificationFailed(() => replayRoomChain(conv, [...before, signStatement({ ...st, seq: i + 1 }, sk)]), 'another position');
+    });
+  }
+});
+
+describe('join requests: signJoinRequest / verifyJoinRequest', () => {
+  for (const v of files.joinRequest.vectors) {
+    it(`${v.name}: text and signature reproduced and verified; every flipped byte, another key or another context is rejected`, () => {
+      const sk = fromHex(v.signingSecret);
+      const pk = fromHex(v.identityKey);
+      const request = JSON.parse(v.request) as JoinRequest;
+      expect(request.username).toBe(v.username);
+      expect(toHex(fromB64(request.identityKey))).toBe(v.identityKey);
+      const signed = signJoinRequest(request, sk);
+      expect(signed.statement).toBe(v.request);
+      expect(toHex(signed.sig)).toBe(v.signature);
+      const sig = fromHex(v.signature);
+      const text = utf8(v.request);
+      expect(sodium.crypto_sign_verify_detached(sig, concatBytes(utf8(CTX.joinRequestSig), Uint8Array.of(0), text), pk)).toBe(true);
+      expect(verifyJoinRequest({ statement: v.request, sig })).toEqual(request);
+
+      for (const j of indices(sig)) expect(verifyJoinRequest({ statement: v.request, sig: flipped(sig, j) }), `sig byte ${j}`).toBeNull();
+      for (const j of indices(text)) expect(verifyJoinRequest({ statement: fromUtf8(flipped(text, j)), sig }), `text byte ${j}`).toBeNull();
+      // The request is checked under the key it names: naming someone else's key does not verify.
+      const other = files.roomStatement.vectors.find((s) => s.identityKey !== v.identityKey)!;
+      expect(verifyJoinRequest({ statement: v.request.replace(request.identityKey, toB64(fromHex(other.identityKey))), sig })).toBeNull();
+      for (const ctx of Object.values(CTX)) {
+        if (ctx !== CTX.joinRequestSig) expect(verifyWithContext(pk, ctx, text, sig), ctx).toBe(false);
+      }
+    });
+  }
+});
+
+describe('room settings: sealRoomMeta / openRoomMeta', () => {
+  for (const v of files.roomMeta.vectors) {
+    it(`${v.name}: AD, sealed settings and signature reproduced and opened; every flipped byte, another epoch, author, room or key is rejected`, () => {
+      const sk = fromHex(v.authorSigningSecret);
+      const pk = fromHex(v.authorIdentityKey);
+      const epochKey = fromHex(v.epochKey);
+      const ad = encodeFields([CTX.roomMetaAd, v.conv, v.epoch, v.author]);
+      expect(toHex(ad)).toBe(v.ad);
+      const reproduced = dangerousTestOnlySealRoomMeta(v.meta, v.conv, v.epoch, v.author, epochKey, sk, fromHex(v.nonce));
+      expect(toHex(reproduced.sealed)).toBe(v.sealed);
+      expect(toHex(reproduced.sig)).toBe(v.sig);
+      const sealed = fromHex(v.sealed);
+      const sig = fromHex(v.sig);
+      expect(toHex(sealed.subarray(0, 24))).toBe(v.nonce);
+      expect(fromUtf8(openAead(epochKey, sealed, ad))).toBe(v.plaintextJson);
+      expect(JSON.parse(v.plaintextJson)).toEqual(v.meta);
+      expect(sodium.crypto_sign_verify_detached(sig, concatBytes(utf8(CTX.roomMetaSig), Uint8Array.of(0), ad, sealed), pk)).toBe(true);
+      const m: SealedMeta = { epoch: v.epoch, author: v.author, sealed, sig };
+      expect(openRoomMeta(m, v.conv, epochKey, pk)).toEqual(v.meta);
+      // sealRoomMeta writes exactly the frozen plaintext under a nonce of its own.
+      const fresh = sealRoomMeta(v.meta, v.conv, v.epoch, v.author, epochKey, sk);
+      expect(fromUtf8(openAead(epochKey, fresh.sealed, ad))).toBe(v.plaintextJson);
+      expect(toHex(fresh.sealed.subarray(0, 24))).not.toBe(v.nonce);
+
+      const resign = (changed: SealedMeta, conv = v.conv): Uint8Array =>
+        signWithContext(sk, CTX.roomMetaSig, concatBytes(encodeFields([CTX.roomMetaAd, conv, changed.epoch, changed.author]), changed.sealed));
+      const region = (i: number): string => (i < 24 ? 'nonce' : i < sealed.length - 16 ? 'ciphertext' : 'tag');
+      for (const i of indices(sealed)) {
+        const bad = { ...m, sealed: flipped(sealed, i) };
+        expectVerificationFailed(() => openRoomMeta(bad, v.conv, epochKey, pk), `${region(i)} byte ${i}`);
+        // Even re-signed by the author, a flipped byte must not get past the AEAD.
+        expectVerificationFailed(() => openRoomMeta({ ...bad, sig: resign(bad) }, v.conv, epochKey, pk), `re-signed ${region(i)} byte ${i}`);
+      }
+      for (const i of indices(sig)) expectVerificationFailed(() => openRoomMeta({ ...m, sig: flipped(sig, i) }, v.conv, epochKey, pk), `sig byte ${i}`);
+      const changes: Partial<SealedMeta>[] = [{ epoch: v.epoch + 1 }, { author: alteredString(v.author) }];
+      for (const change of changes) {
+        const changed = { ...m, ...change };
+        expectVerificationFailed(() => openRoomMeta(changed, v.conv, epochKey, pk), JSON.stringify(change));
+        expectVerificationFailed(() => openRoomMeta({ ...changed, sig: resign(changed) }, v.conv, epochKey, pk), `re-signed ${JSON.stringify(change)}`);
+      }
+      const otherConv = alteredString(v.conv);
+      expectVerificationFailed(() => openRoomMeta(m, otherConv, epochKey, pk), 'another room');
+      expectVerificationFailed(() => openRoomMeta({ ...m, sig: resign(m, otherConv) }, otherConv, epochKey, pk), 're-signed for another room');
+      for (const i of indices(epochKey)) expectVerificationFailed(() => openRoomMeta(m, v.conv, flipped(epochKey, i), pk), `epoch key byte ${i}`);
+      for (const i of indices(pk)) expectVerificationFailed(() => openRoomMeta(m, v.conv, epochKey, flipped(pk, i)), `author key byte ${i}`);
+    });
+  }
+});
+
+describe('room names: normaliseRoomName and roomNameHash (Argon2id)', () => {
+  const argon2id = (name: string, salt: Uint8Array, p: RoomNameVector['params']): string =>
+    toHex(sodium.crypto_pwhash(32, utf8(name), salt, p.ops, p.memKiB * 1024, sodium.crypto_pwhash_ALG_ARGON2ID13));
+
+  for (const v of files.roomName.vectors) {
+    it(`${v.name}: every spelling normalises and hashes alike; a flipped salt byte or another name differs`, () => {
+      expect(v.params).toEqual({ alg: 'argon2id13', ...ROOM_NAME_KDF });
+      const salt = fromHex(v.salt);
+      expect(toHex(sodium.crypto_generichash(16, utf8(CTX.roomName), null))).toBe(v.salt);
+      expect(argon2id(v.normalised, salt, v.params)).toBe(v.hash);
+      for (const s of v.spellings) {
+        expect(normaliseRoomName(s), JSON.stringify(s)).toBe(v.normalised);
+        expect(toHex(roomNameHash(s)), JSON.stringify(s)).toBe(v.hash);
+      }
+      expect(argon2id(v.normalised, flipped(salt, 0), v.params)).not.toBe(v.hash);
+      expect(toHex(roomNameHash(alteredString(v.normalised)))).not.toBe(v.hash);
+      // Without the normalisation another spelling would be another room.
+      const raw = v.spellings.find((s) => s !== v.normalised);
+      if (raw !== undefined) expect(argon2id(raw, salt, v.params)).not.toBe(v.hash);
+    });
+  }
+
+  it(`refuses a name that is empty or over ${ROOM_NAME_MAX_CHARS} characters once normalised`, () => {
+    for (const empty of ['', ' \t\n', '\u3000\u00a0']) {
+      expect(() => normaliseRoomName(empty), JSON.stringify(empty)).toThrow(expect.objectContaining({ code: 'bad_request' }));
+    }
+    const longest = files.roomName.vectors.find((v) => [...v.normalised].length === ROOM_NAME_MAX_CHARS);
+    expect(longest, `a vector at the ${ROOM_NAME_MAX_CHARS}-character limit`).toBeDefined();
+    expect(() => normaliseRoomName(`${longest!.normalised}x`)).toThrow(expect.objectContaining({ code: 'bad_request' }));
+  });
 });

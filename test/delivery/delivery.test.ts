@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UmbraClient } from '../../client/sdk/index.ts';
 import { DB_FILE } from '../../server/db.ts';
 import { fromB64, toB64 } from '../../shared/index.ts';
-import { PASSWORD, startTestRelay, waitFor, type TestRelay } from '../helpers/relay.ts';
+import { PASSWORD, bodyOf, startTestRelay, waitFor, type TestRelay } from '../helpers/relay.ts';
 import { RelayTamper, SocketTap, bodies, chatPair, freshDevice, type Frame } from '../helpers/tamper.ts';
 
 let relay: TestRelay;
@@ -148,7 +148,7 @@ describe('idempotent sending', () => {
     expect(sends.length).toBe(2);
     expect(sends[1]!.env).toEqual(sends[0]!.env);
     expect(evil.rows(conv.id).map((r) => [r.seq, r.client_msg_id])).toEqual([[sent.seq, sent.clientMsgId]]);
-    expect(conv.messages.value.map((m) => [m.seq, m.status, m.event.body])).toEqual([[sent.seq, 'sent', 'through a cut link']]);
+    expect(conv.messages.value.map((m) => [m.seq, m.status, bodyOf(m.event)])).toEqual([[sent.seq, 'sent', 'through a cut link']]);
 
     await alice.sendText(conv.id, 'next');
     await waitFor(() => bobConv.messages.value.length >= 2, 5000, `${b} receives both`);
@@ -265,7 +265,7 @@ describe('concurrent senders', () => {
       Promise.all(texts(b, 20).map((body) => bob.sendText(conv.id, body))),
     ]);
     await waitFor(() => conv.messages.value.length >= 40 && bobConv.messages.value.length >= 40, 10_000, 'both see 40');
-    const view = (c: typeof conv) => c.messages.value.map((m) => [m.seq, m.sender, m.event.body, m.status]);
+    const view = (c: typeof conv) => c.messages.value.map((m) => [m.seq, m.sender, bodyOf(m.event), m.status]);
     expect(view(bobConv)).toEqual(view(conv));
     expect(conv.messages.value.map((m) => m.seq)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     // Each sender's messages keep the order they were written in.

@@ -18,7 +18,7 @@ import {
   wrapConversationKey,
   type EnvelopeHeader,
 } from '../../shared/index.ts';
-import { PASSWORD, startTestRelay, uniqueName, waitFor, type TestRelay } from '../helpers/relay.ts';
+import { PASSWORD, bodyOf, startTestRelay, uniqueName, waitFor, type TestRelay } from '../helpers/relay.ts';
 import { RelayTamper, SocketTap, bodies, chatPair, freshDevice, rejectionCounts } from '../helpers/tamper.ts';
 
 let relay: TestRelay;
@@ -136,7 +136,7 @@ describe('tampered envelopes', () => {
     const c = laptop.conversation(conv.id)!;
     // The original is not loaded yet: the copy shows, but not as a normal message.
     const copy = c.messages.value.at(-1)!;
-    expect([copy.seq, copy.event.body, copy.flags]).toEqual([replayed, 'message 1', ['reordered']]);
+    expect([copy.seq, bodyOf(copy.event), copy.flags]).toEqual([replayed, 'message 1', ['reordered']]);
     expect(laptop.stats.count()).toBe(0);
 
     await c.loadOlder();
@@ -155,14 +155,14 @@ describe('tampered envelopes', () => {
     await resync(alice, conv);
     expect(rejectionCounts(alice.stats)).toEqual({ bad_signature_or_ciphertext: 1 });
     expect(alice.stats.rejections.value[0]).toMatchObject({ seq: reflected, sender: b });
-    expect(conv.messages.value.map((m) => [m.sender, m.event.body])).toEqual([[a, 'mine']]);
+    expect(conv.messages.value.map((m) => [m.sender, bodyOf(m.event)])).toEqual([[a, 'mine']]);
 
     const laptop = await device(a);
-    expect(laptop.conversation(conv.id)!.messages.value.map((m) => [m.sender, m.event.body])).toEqual([[a, 'mine']]);
+    expect(laptop.conversation(conv.id)!.messages.value.map((m) => [m.sender, bodyOf(m.event)])).toEqual([[a, 'mine']]);
     expect(rejectionCounts(laptop.stats)).toEqual({ bad_signature_or_ciphertext: 1 });
 
     await resync(bob, bobConv);
-    expect(bobConv.messages.value.map((m) => [m.sender, m.event.body])).toEqual([[a, 'mine']]);
+    expect(bobConv.messages.value.map((m) => [m.sender, bodyOf(m.event)])).toEqual([[a, 'mine']]);
     expect(rejectionCounts(bob.stats)).toEqual({ bad_signature_or_ciphertext: 1 });
   });
 
@@ -173,7 +173,7 @@ describe('tampered envelopes', () => {
 
     const laptop = await device(b);
     const c = laptop.conversation(conv.id)!;
-    expect(c.messages.value.map((m) => [m.seq, m.event.body, m.flags])).toEqual([
+    expect(c.messages.value.map((m) => [m.seq, bodyOf(m.event), m.flags])).toEqual([
       [1, 'one', []],
       [2, 'three', []],
       [3, 'two', ['reordered']],
@@ -346,7 +346,7 @@ describe('security stats', () => {
     const seal = (counter: number, header: Partial<EnvelopeHeader>) =>
       evil.appendSealed(
         sealEnvelope(
-          { v: 1, suite: 1, type: 'content', conv: conv.id, epoch: 0, sender: a, rosterHash: roster, clientMsgId: newId(), counter, expiresAt: null, ...header },
+          { v: 1, suite: 1, type: 'content', conv: conv.id, epoch: 0, sender: a, rosterHash: roster, clientMsgId: newId(), counter, expiresAt: null, burnAfterMs: null, ...header },
           encodeEvent({ kind: 'text', body: `sealed ${counter}` }),
           convKey,
           keys.signingSecret,
@@ -358,7 +358,7 @@ describe('security stats', () => {
 
     const laptop = await device(b);
     const c = laptop.conversation(conv.id)!;
-    expect(c.messages.value.map((m) => [m.seq, m.event.body])).toEqual([
+    expect(c.messages.value.map((m) => [m.seq, bodyOf(m.event)])).toEqual([
       [1, 'genuine'],
       [shown, 'sealed 2'],
     ]);

@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import { defaultConfig, type RelayConfig } from '../../server/config.ts';
 import { DB_FILE } from '../../server/db.ts';
 import { startRelay, type RunningRelay } from '../../server/relay.ts';
-import { deriveAccountKeys, deriveMasterKey, fromB64, initCrypto, toB64, type EnvelopeWire } from '../../shared/index.ts';
+import { deriveAccountKeys, deriveMasterKey, fromB64, initCrypto, toB64, type EnvelopeWire, type PlainEvent } from '../../shared/index.ts';
 import { UmbraClient } from '../../client/sdk/index.ts';
 import { nodePlatform } from '../../client/sdk/node.ts';
 
@@ -439,6 +439,7 @@ export function fakeEnvelope(conv: string, sender: string, counter: number, ctBy
     clientMsgId: toB64(crypto.randomBytes(16)),
     counter,
     expiresAt: null,
+    burnAfterMs: null,
     ct: toB64(crypto.randomBytes(ctBytes)),
     sig: toB64(crypto.randomBytes(64)),
   };
@@ -467,4 +468,9 @@ export async function startPair(relay: TestRelay): Promise<Pair> {
   alice.disconnect();
   bob.disconnect();
   return { alice, bob, a, b, conv: conv.id, aliceCookie: alice.http.cookieHeader()!, bobCookie: bob.http.cookieHeader()! };
+}
+
+/** The text of a message event, or `[kind]` for events that are not text. */
+export function bodyOf(event: PlainEvent): string {
+  return event.kind === 'text' ? event.body : `[${event.kind}]`;
 }

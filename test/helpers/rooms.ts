@@ -32,7 +32,7 @@ import {
   type RoomStatement,
   type SignedStatement,
 } from '../../shared/index.ts';
-import { PASSWORD, api, sessionTokenOf, uniqueName, waitFor, type TestRelay } from './relay.ts';
+import { PASSWORD, bodyOf, api, sessionTokenOf, uniqueName, waitFor, type TestRelay } from './relay.ts';
 
 /** A test-held identity with a name. */
 export interface Actor {
@@ -113,7 +113,7 @@ export class ChainBuilder {
 
 /** The bodies of the text messages a room shows, in order. */
 export function roomBodies(room: Room): string[] {
-  return room.messages.value.map((m) => m.event.body);
+  return room.messages.value.map((m) => bodyOf(m.event));
 }
 
 /** The room's members as `name:role`, sorted by name. */
@@ -280,7 +280,7 @@ export function rawEnvelope(
   body: string,
 ): SealedEnvelope {
   return sealEnvelope(
-    { v: 1, suite: 1, type: 'content', conv: h.conv, epoch: h.epoch, sender: who.name, rosterHash: h.rosterHash, clientMsgId: toB64(randomBytes(16)), counter: h.counter, expiresAt: null },
+    { v: 1, suite: 1, type: 'content', conv: h.conv, epoch: h.epoch, sender: who.name, rosterHash: h.rosterHash, clientMsgId: toB64(randomBytes(16)), counter: h.counter, expiresAt: null, burnAfterMs: null },
     encodeEvent({ kind: 'text', body }),
     h.key,
     who.keys.signing.secretKey,

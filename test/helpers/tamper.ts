@@ -5,7 +5,7 @@ import { UmbraClient, type Conversation, type Platform, type RejectReason, type 
 import { nodePlatform } from '../../client/sdk/node.ts';
 import type { DB } from '../../server/db.ts';
 import type { PublicKeys, SealedEnvelope } from '../../shared/index.ts';
-import { PASSWORD, uniqueName, waitFor, type TestRelay } from './relay.ts';
+import { PASSWORD, bodyOf, uniqueName, waitFor, type TestRelay } from './relay.ts';
 
 export type EnvelopeRow = DB['envelopes'];
 
@@ -79,6 +79,9 @@ export class RelayTamper {
       counter: env.counter,
       roster_hash: Buffer.from(env.rosterHash),
       expires_at: env.expiresAt,
+      env_expires_at: env.expiresAt,
+      burn_after_ms: env.burnAfterMs,
+      opened_at: null,
       received_at: Date.now(),
       ct: Buffer.from(env.ct),
       sig: Buffer.from(env.sig),
@@ -249,5 +252,5 @@ export async function chatPair(relay: TestRelay, platforms: { alice?: Platform; 
 
 /** The message bodies a conversation shows, in order. */
 export function bodies(conv: Conversation): string[] {
-  return conv.messages.value.map((m) => m.event.body);
+  return conv.messages.value.map((m) => bodyOf(m.event));
 }

@@ -219,7 +219,8 @@ describe('removal and leaving', () => {
       rosterHash: new Uint8Array(row.roster_hash),
       clientMsgId: row.client_msg_id,
       counter: row.counter,
-      expiresAt: row.expires_at,
+      expiresAt: row.env_expires_at,
+      burnAfterMs: row.burn_after_ms,
       ct: new Uint8Array(row.ct),
       sig: new Uint8Array(row.sig),
     };

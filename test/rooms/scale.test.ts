@@ -22,7 +22,6 @@ import {
   unwrapConversationKey,
   type RoomMeta,
 } from '../../shared/index.ts';
-import { ROOM_CHANGE_MAX_BODY_BYTES } from '../../server/app.ts';
 import { startTestRelay, uniqueName, waitFor, type TestRelay } from '../helpers/relay.ts';
 import { RelayTamper } from '../helpers/tamper.ts';
 import { ChainBuilder, RoomTamper, actor, deviceKeys, nextStatement, roomOf, signUpPerson, type Actor, type Person } from '../helpers/rooms.ts';
@@ -73,7 +72,7 @@ describe(`a room of ${MEMBERS} members`, () => {
     expect(sealed.keys).toHaveLength(MEMBERS);
     // Past the general body limit, within the one the relay allows for chain changes.
     expect(body.length).toBeGreaterThan(LIMITS.maxBodyBytes);
-    expect(body.length).toBeLessThan(ROOM_CHANGE_MAX_BODY_BYTES);
+    expect(body.length).toBeLessThan(LIMITS.maxRoomChangeBodyBytes);
 
     // Correct for everyone: each member, with only its own secret, gets the same key, and the settings open under it.
     t = performance.now();
@@ -166,7 +165,8 @@ describe(`a room of ${MEMBERS} members`, () => {
       rosterHash: new Uint8Array(row.roster_hash),
       clientMsgId: row.client_msg_id,
       counter: row.counter,
-      expiresAt: row.expires_at,
+      expiresAt: row.env_expires_at,
+      burnAfterMs: row.burn_after_ms,
       ct: new Uint8Array(row.ct),
       sig: new Uint8Array(row.sig),
     };

@@ -106,7 +106,7 @@ export interface WrapVector {
 export interface EnvelopeHeaderJson {
   v: number;
   suite: number;
-  type: 'content' | 'control';
+  type: 'content' | 'control' | 'setting';
   conv: string;
   epoch: number;
   sender: string;
@@ -114,6 +114,7 @@ export interface EnvelopeHeaderJson {
   clientMsgId: string;
   counter: number;
   expiresAt: number | null;
+  burnAfterMs: number | null;
 }
 
 export interface EnvelopeVector {
@@ -155,6 +156,75 @@ export interface VaultVector {
   plaintextJson: string;
   /** nonce || ciphertext || tag, under AD encodeFields([CTX.vaultAd, username]) */
   sealed: string;
+}
+
+/** One link of a room's membership chain; a file's vectors, in order, are one chain. */
+export interface RoomStatementVector {
+  name: string;
+  conv: string;
+  /** The link's actor, who signs it. */
+  actor: string;
+  signingSecret: string;
+  identityKey: string;
+  /** The exact JSON text signStatement writes: what is signed and hashed (never re-serialised). */
+  statement: string;
+  /** encodeFields([CTX.statementHash, utf8(statement)]): what BLAKE2b-256 hashes. */
+  hashInput: string;
+  /** statementHash(statement): the next link's `prev` (base64url there). */
+  hash: string;
+  /** Ed25519 over utf8(CTX.membershipSig) || 0x00 || utf8(statement). */
+  signature: string;
+  /** The room right after this link, as replayRoomChain computes it. */
+  state: {
+    epoch: number;
+    needsRotation: boolean;
+    /** Sorted by username. */
+    members: { username: string; role: 'owner' | 'admin' | 'member' }[];
+    rosterHash: string;
+  };
+}
+
+export interface JoinRequestVector {
+  name: string;
+  username: string;
+  signingSecret: string;
+  identityKey: string;
+  /** The exact JSON text signJoinRequest writes. */
+  request: string;
+  /** Ed25519 over utf8(CTX.joinRequestSig) || 0x00 || utf8(request). */
+  signature: string;
+}
+
+export interface RoomMetaVector {
+  name: string;
+  conv: string;
+  epoch: number;
+  author: string;
+  authorSigningSecret: string;
+  authorIdentityKey: string;
+  epochKey: string;
+  meta: { name: string; topic: string; policy: 'open' | 'private' };
+  /** The exact JSON text sealRoomMeta encrypts. */
+  plaintextJson: string;
+  /** encodeFields([CTX.roomMetaAd, conv, epoch, author]) */
+  ad: string;
+  nonce: string;
+  /** nonce || ciphertext || tag */
+  sealed: string;
+  /** Ed25519 over utf8(CTX.roomMetaSig) || 0x00 || ad || sealed. */
+  sig: string;
+}
+
+export interface RoomNameVector {
+  name: string;
+  /** Spellings that normalise to `normalised`, so to the same hash. */
+  spellings: string[];
+  normalised: string;
+  /** BLAKE2b-128 of utf8(CTX.roomName): the fixed, public Argon2id salt. */
+  salt: string;
+  params: { alg: 'argon2id13'; ops: number; memKiB: number };
+  /** Argon2id(utf8(normalised), salt): the `nameHash` the relay indexes rooms by. */
+  hash: string;
 }
 
 export function toHex(bytes: Uint8Array): string {

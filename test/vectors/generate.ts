@@ -12,8 +12,10 @@ import {
   CTX,
   KDF_DEFAULT,
   PROTOCOL_VERSION,
+  ROOM_NAME_KDF,
   SUITE_XCHACHA20_ED25519,
   dangerousTestOnlySealEnvelope,
+  dangerousTestOnlySealRoomMeta,
   dangerousTestOnlySealWithNonce,
   dangerousTestOnlyWrap,
   deriveAccountKeys,
@@ -24,18 +26,30 @@ import {
   identityFromSecrets,
   initCrypto,
   messageAd,
+  normaliseRoomName,
   openAead,
+  openRoomMeta,
   openVault,
+  replayRoomChain,
+  roomNameHash,
   rosterHash,
   safetyNumber,
   sealVault,
   signAgreementKey,
+  signJoinRequest,
+  signStatement,
   signWithContext,
+  statementHash,
   toB64,
   utf8,
+  verifyJoinRequest,
+  verifyStatementSignature,
   type EnvelopeHeader,
   type Field,
   type KdfParams,
+  type RoomMeta,
+  type RoomOp,
+  type SignedStatement,
   type VaultContents,
 } from '../../shared/index.ts';
 import {
@@ -49,7 +63,11 @@ import {
   type EncodeFieldsVector,
   type EnvelopeVector,
   type IdentityVector,
+  type JoinRequestVector,
   type MasterKeyVector,
+  type RoomMetaVector,
+  type RoomNameVector,
+  type RoomStatementVector,
   type RosterVector,
   type SafetyVector,
   type SignVector,
@@ -355,6 +373,7 @@ write<EnvelopeVector>('envelope.json', {
         clientMsgId: toB64(fixed('envelope/msg-1', 16)),
         counter: 1,
         expiresAt: null,
+        burnAfterMs: null,
       },
       utf8('{"kind":"text","body":"hello bob"}'),
     ),
@@ -371,6 +390,7 @@ write<EnvelopeVector>('envelope.json', {
         clientMsgId: toB64(fixed('envelope/msg-2', 16)),
         counter: 42,
         expiresAt: 1_767_225_600_000,
+        burnAfterMs: 30_000,
       },
       new Uint8Array(0),
     ),
@@ -427,5 +447,135 @@ write<VaultVector>('vault.json', {
       agreementSecret: fixed('bob/agreement', 32),
       pins: { alice: member('alice').identityKey, carol: member('carol').identityKey },
     }),
+  ],
+});
+
+// ---- rooms -------------------------------------------------------------------------------
+
+const room1 = toB64(fixed('room/1', 16));
+/** 2026-01-01T00:00:00Z: the clock every room statement below claims, a minute apart. */
+const ROOM_AT = 1_767_225_600_000;
+
+function memberRef(who: string): { username: string; identityKey: string } {
+  return { username: who, identityKey: toB64(member(who).identityKey) };
+}
+
+// One chain with every operation, each signed by someone allowed to make it at that point.
+const chainSteps: [string, string, RoomOp][] = [
+  ['alice creates the room', 'alice', { op: 'create', owner: memberRef('alice') }],
+  ['alice invites bob as an admin', 'alice', { op: 'add', member: memberRef('bob'), role: 'admin', via: 'invite' }],
+  ['bob admits carol, who asked to join', 'bob', { op: 'add', member: memberRef('carol'), role: 'member', via: 'join' }],
+  ['bob promotes carol', 'bob', { op: 'role', member: 'carol', role: 'admin' }],
+  ['alice, the owner, demotes carol', 'alice', { op: 'role', member: 'carol', role: 'member' }],
+  ['carol leaves: a rotation is due', 'carol', { op: 'leave' }],
+  ['bob rotates to epoch 1', 'bob', { op: 'rotate', epoch: 1 }],
+  ['bob invites dave', 'bob', { op: 'add', member: memberRef('dave'), role: 'member', via: 'invite' }],
+  ['alice removes bob, an admin, and moves to epoch 2', 'alice', { op: 'remove', member: 'bob', epoch: 2 }],
+];
+const links: SignedStatement[] = [];
+const statementVectors: RoomStatementVector[] = [];
+for (const [seq, [name, who, body]] of chainSteps.entries()) {
+  const sk = signingSecret(who);
+  const prev = seq === 0 ? null : toB64(statementHash(links[seq - 1]!.statement));
+  const signed = signStatement({ v: 1, kind: 'room-statement', conv: room1, seq, prev, actor: who, at: ROOM_AT + seq * 60_000, body }, sk);
+  check(verifyStatementSignature(signed, sk.subarray(32)), `room link ${seq} verifies`);
+  links.push(signed);
+  const head = replayRoomChain(room1, links).head;
+  statementVectors.push({
+    name,
+    conv: room1,
+    actor: who,
+    signingSecret: toHex(sk),
+    identityKey: toHex(sk.subarray(32)),
+    statement: signed.statement,
+    hashInput: toHex(encodeFields([CTX.statementHash, utf8(signed.statement)])),
+    hash: toHex(statementHash(signed.statement)),
+    signature: toHex(signed.sig),
+    state: {
+      epoch: head.epoch,
+      needsRotation: head.needsRotation,
+      members: [...head.members.values()]
+        .map((m) => ({ username: m.username, role: m.role }))
+        .sort((a, b) => (a.username < b.username ? -1 : 1)),
+      rosterHash: toHex(head.rosterHash),
+    },
+  });
+}
+check(statementVectors.at(-1)!.state.members.map((m) => `${m.username}:${m.role}`).join() === 'alice:owner,dave:member', 'the chain ends with alice and dave');
+write<RoomStatementVector>('room-statement.json', {
+  source: `${ownSource('room membership chain: signStatement signs the exact JSON text under "umbra/v1/membership-sig"; statementHash is BLAKE2b-256 over encodeFields(["umbra/v1/statement-hash", text]) and is the next link\'s prev; state as replayRoomChain computes it; shared/crypto/room.ts and shared/membership-chain.ts')}. The vectors, in order, are one chain of one room.`,
+  vectors: statementVectors,
+});
+
+function joinRequestVector(name: string, who: string, conv: string, at: number): JoinRequestVector {
+  const sk = signingSecret(who);
+  const signed = signJoinRequest({ v: 1, kind: 'join-request', conv, username: who, identityKey: toB64(sk.subarray(32)), at }, sk);
+  check(verifyJoinRequest(signed)?.username === who, `join request ${name} verifies`);
+  return { name, username: who, signingSecret: toHex(sk), identityKey: toHex(sk.subarray(32)), request: signed.statement, signature: toHex(signed.sig) };
+}
+write<JoinRequestVector>('join-request.json', {
+  source: `${ownSource('signJoinRequest / verifyJoinRequest: Ed25519 by the key the request names, over the exact JSON text under "umbra/v1/join-request-sig"; shared/crypto/room.ts')}`,
+  vectors: [
+    joinRequestVector('carol asks to join', 'carol', room1, ROOM_AT + 90_000),
+    joinRequestVector('erin asks to join another room', 'erin', toB64(fixed('room/2', 16)), ROOM_AT),
+  ],
+});
+
+function roomMetaVector(name: string, conv: string, epoch: number, author: string, meta: RoomMeta): RoomMetaVector {
+  const sk = signingSecret(author);
+  const epochKey = fixed(`room-meta/${name}/epoch-key`, 32);
+  const nonce = fixed(`room-meta/${name}/nonce`, 24);
+  const sealed = dangerousTestOnlySealRoomMeta(meta, conv, epoch, author, epochKey, sk, nonce);
+  const ad = encodeFields([CTX.roomMetaAd, conv, epoch, author]);
+  check(JSON.stringify(openRoomMeta(sealed, conv, epochKey, sk.subarray(32))) === JSON.stringify(meta), `room settings ${name} reopen`);
+  return {
+    name,
+    conv,
+    epoch,
+    author,
+    authorSigningSecret: toHex(sk),
+    authorIdentityKey: toHex(sk.subarray(32)),
+    epochKey: toHex(epochKey),
+    meta,
+    plaintextJson: new TextDecoder().decode(openAead(epochKey, sealed.sealed, ad)),
+    ad: toHex(ad),
+    nonce: toHex(nonce),
+    sealed: toHex(sealed.sealed),
+    sig: toHex(sealed.sig),
+  };
+}
+write<RoomMetaVector>('room-meta.json', {
+  source: `${ownSource('sealRoomMeta / openRoomMeta: XChaCha20-Poly1305 under the epoch key with AD encodeFields(["umbra/v1/room-meta-ad", conv, epoch, author]), then Ed25519 by the author over "umbra/v1/room-meta-sig" and ad || sealed; shared/crypto/room.ts, via dangerousTestOnlySealRoomMeta')}`,
+  vectors: [
+    roomMetaVector('open room, epoch 0, by the owner', room1, 0, 'alice', { name: 'Book Club', topic: '', policy: 'open' }),
+    roomMetaVector('private room, epoch 2, by an admin, non-ASCII topic', toB64(fixed('room/2', 16)), 2, 'bob', {
+      name: 'Café films',
+      topic: 'Films du mercredi — ﬁn de séance 🎬',
+      policy: 'private',
+    }),
+  ],
+});
+
+function roomNameVector(name: string, spellings: string[]): RoomNameVector {
+  const normalised = normaliseRoomName(spellings[0]!);
+  const salt = sodium.crypto_generichash(16, utf8(CTX.roomName), null);
+  const hash = roomNameHash(spellings[0]!);
+  for (const s of spellings) {
+    check(normaliseRoomName(s) === normalised, `"${s}" normalises to "${normalised}"`);
+    check(equalBytes(roomNameHash(s), hash), `"${s}" hashes like "${normalised}"`);
+  }
+  const independent = sodium.crypto_pwhash(32, utf8(normalised), salt, ROOM_NAME_KDF.ops, ROOM_NAME_KDF.memKiB * 1024, sodium.crypto_pwhash_ALG_ARGON2ID13);
+  check(equalBytes(independent, hash), `room name ${name}: Argon2id over the normalised name`);
+  return { name, spellings, normalised, salt: toHex(salt), params: { alg: 'argon2id13', ...ROOM_NAME_KDF }, hash: toHex(hash) };
+}
+write<RoomNameVector>('room-name.json', {
+  source: `${ownSource('normaliseRoomName (NFKC, trimmed, lower-cased, white space folded to one space) and roomNameHash: Argon2id13 over it with the salt BLAKE2b-128("umbra/v1/room-name"); shared/crypto/room.ts')}`,
+  vectors: [
+    roomNameVector('case, white space and full-width forms', ['book club', '  Book  Club ', 'BOOK\tCLUB\n', 'Book\u3000Club', '\uff22\uff4f\uff4f\uff4b \uff23\uff4c\uff55\uff42']),
+    roomNameVector('combining accent, ligature and no-break space', ['caf\u00e9 films', 'Cafe\u0301 \ufb01lms', 'CAF\u00c9\u00a0FILMS', ' caf\u00e9   films\r\n']),
+    roomNameVector('64 characters once folded', [
+      'readers of the long winter evenings, north and south chapter 123',
+      '  Readers of the Long Winter Evenings,  North and South Chapter 123  ',
+    ]),
   ],
 });

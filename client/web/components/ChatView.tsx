@@ -2,6 +2,7 @@
 import type { Conversation } from '../../sdk/index.ts';
 import type { ChatsModel } from '../models/index.ts';
 import { Composer } from './Composer.tsx';
+import { TimelineTools } from './TimelineTools.tsx';
 import { MessageList } from './MessageList.tsx';
 import { SafetyDialog } from './SafetyDialog.tsx';
 
@@ -22,6 +23,7 @@ export function ChatView({ chats, conv }: { chats: ChatsModel; conv: Conversatio
           Verify safety number
         </button>
       </header>
+      {!problem && <TimelineTools timeline={conv} />}
       {problem ? (
         <div class="problem" role="alert">
           <h3>This conversation can't be shown safely</h3>
@@ -50,7 +52,7 @@ function ChatComposer({ chats, conv }: { chats: ChatsModel; conv: Conversation }
       error={chats.sendError(conv.id)}
       placeholder={`Message ${conv.peer}`}
       onDraft={(text) => chats.setDraft(conv.id, text)}
-      onSend={() => void chats.send(conv)}
+      onSend={(options) => void chats.send(conv, options)}
       onReviewAlert={hasAlert ? () => chats.reviewAlert(conv.peer) : undefined}
     />
   );

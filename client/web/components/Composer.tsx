@@ -1,5 +1,12 @@
 // Writing a message: Enter sends, Shift+Enter starts a new line. Off, with the reason, while
 // sending is not allowed (failed verification, an unverified key change, a room's standing).
+// The next message may disappear on its own timer instead of the conversation's; the choice
+// holds for that one message.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { TimerSetting } from '../../../shared/index.ts';
+import type { SendOptions } from '../../sdk/index.ts';
+import { PRESET_CHOICES } from './timer-options.ts';
+
 export interface ComposerProps {
   draft: string;
   /** Why sending is off, or null. */
@@ -7,13 +14,30 @@ export interface ComposerProps {
   error: string | null;
   placeholder: string;
   onDraft: (text: string) => void;
-  onSend: () => void;
+  onSend: (options: SendOptions) => void;
   /** Offered beside the reason when a contact's key change paused sending. */
   onReviewAlert?: () => void;
 }
 
-export function Composer({ draft, blocked, error, placeholder, onDraft, onSend, onReviewAlert }: ComposerProps) {
+export function Composer({ draft, blocked, error, placeholder, onDraft, onSend: send, onReviewAlert }: ComposerProps) {
+  const [expiry, setExpiry] = useState('default');
+  /** The text and choice of the message last sent: if it comes back to the draft unsent, so does the choice. */
+  const sent = useRef<{ text: string; expiry: string } | null>(null);
+  useEffect(() => {
+    const last = sent.current;
+    if (!last || draft === '') return;
+    sent.current = null;
+    if (draft === last.text) setExpiry(last.expiry);
+  }, [draft]);
   const describedBy = [blocked ? 'composer-blocked' : '', error ? 'composer-error' : ''].filter(Boolean).join(' ') || undefined;
+  const onSend = () => {
+    if (blocked === null && draft.trim()) {
+      // The choice is for this message only; the next one follows the conversation's timer.
+      sent.current = { text: draft, expiry };
+      setExpiry('default');
+    }
+    send(optionsFor(expiry));
+  };
   const onSubmit = (e: SubmitEvent) => {
     e.preventDefault();
     onSend();
@@ -59,6 +83,31 @@ export function Composer({ draft, blocked, error, placeholder, onDraft, onSend, 
           Send
         </button>
       </div>
+      <div class="composer-options">
+        <label for="composer-expiry">This message disappears</label>
+        <select id="composer-expiry" value={expiry} disabled={blocked !== null} onChange={(e) => setExpiry(e.currentTarget.value)}>
+          <option value="default">as the conversation is set</option>
+          <option value="never">never</option>
+          {PRESET_CHOICES.map((p) => (
+            <option key={p.value} value={p.value}>
+              after {p.label}
+            </option>
+          ))}
+          {PRESET_CHOICES.map((p) => (
+            <option key={`read-${p.value}`} value={`read-${p.value}`}>
+              {p.label} after it is read
+            </option>
+          ))}
+        </select>
+      </div>
     </form>
   );
+}
+
+function optionsFor(choice: string): SendOptions {
+  if (choice === 'default') return {};
+  if (choice === 'never') return { timer: { ttlMs: null, mode: 'sent' } };
+  const read = choice.startsWith('read-');
+  const timer: TimerSetting = { ttlMs: Number(read ? choice.slice(5) : choice), mode: read ? 'read' : 'sent' };
+  return { timer };
 }

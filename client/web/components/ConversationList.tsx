@@ -1,7 +1,7 @@
 // The list of conversations: each entry names the other person and previews the last message.
 import type { Conversation } from '../../sdk/index.ts';
 import { lastMessage, type ChatsModel } from '../models/index.ts';
-import { eventText } from './event-text.ts';
+import { previewText } from './event-text.ts';
 import { formatTime } from './time.ts';
 
 export function ConversationList({ chats }: { chats: ChatsModel }) {
@@ -28,7 +28,7 @@ export function ConversationList({ chats }: { chats: ChatsModel }) {
 function ConversationEntry({ conv, current, onOpen }: { conv: Conversation; current: boolean; onOpen: () => void }) {
   const last = lastMessage(conv);
   const problem = conv.problem.value;
-  const preview = problem ? 'Failed its security check' : last ? `${last.mine ? 'You: ' : ''}${eventText(last.event)}` : 'No messages yet';
+  const preview = problem ? 'Failed its security check' : last ? `${last.mine ? 'You: ' : ''}${previewText(last)}` : 'No messages yet';
   return (
     <button type="button" class="conversation" aria-current={current ? 'true' : undefined} onClick={onOpen}>
       <span class="conversation-top">

@@ -1,6 +1,7 @@
 // The messages of one conversation or room, oldest first, with gap notices where messages are
 // missing. Keeps the newest in view as messages arrive, unless the reader has scrolled up to read.
-import { useLayoutEffect, useRef } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef } from 'preact/hooks';
+import { describeTimer } from '../../../shared/index.ts';
 import type { ChatMessage, Conversation, Notice, Room } from '../../sdk/index.ts';
 import { eventText } from './event-text.ts';
 import { formatTime } from './time.ts';
@@ -49,6 +50,16 @@ export function MessageList({ conv, label, empty, onLoadOlder: loadOlder }: Mess
       atBottom.current = true;
     }
   }, [newestKey]);
+
+  // Burn after reading: messages count as read once they are on screen in a visible page.
+  useEffect(() => {
+    const read = () => {
+      if (document.visibilityState === 'visible') void conv.markRead().catch(() => {});
+    };
+    read();
+    document.addEventListener('visibilitychange', read);
+    return () => document.removeEventListener('visibilitychange', read);
+  }, [conv, newestKey, messages.length]);
 
   const onScroll = () => {
     const el = box.current;
@@ -111,7 +122,13 @@ function MessageItem({ m }: { m: ChatMessage }) {
       )}
       {m.expiresAt !== null && (
         <p class="message-state">
-          disappears <time dateTime={new Date(m.expiresAt).toISOString()}>{formatTime(m.expiresAt)}</time>
+          {m.burnAfterMs !== null && `burns ${describeTimer(m.burnAfterMs)} after reading; `}disappears{' '}
+          <time dateTime={new Date(m.expiresAt).toISOString()}>{formatTime(m.expiresAt)}</time>
+        </p>
+      )}
+      {m.flags.includes('expiry_extended') && (
+        <p class="message-state flag" title="The relay said it would keep this message longer than its sender set. It still disappears on time here.">
+          ⚠ the relay tried to keep it longer
         </p>
       )}
     </li>

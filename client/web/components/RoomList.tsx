@@ -1,7 +1,7 @@
 // The list of rooms: each entry names the room and shows where this user stands or the last message.
 import type { Room } from '../../sdk/index.ts';
 import { lastRoomMessage, type RoomsModel } from '../models/index.ts';
-import { eventText } from './event-text.ts';
+import { previewText } from './event-text.ts';
 import { formatTime } from './time.ts';
 
 export function RoomList({ rooms }: { rooms: RoomsModel }) {
@@ -31,7 +31,7 @@ function RoomEntry({ rooms, room, current }: { rooms: RoomsModel; room: Room; cu
   const standing = rooms.stateWords(room);
   const preview = problem
     ? 'Failed its security check'
-    : standing ?? (last ? `${last.mine ? 'You' : last.sender}: ${eventText(last.event)}` : 'No messages yet');
+    : standing ?? (last ? `${last.mine ? 'You' : last.sender}: ${previewText(last)}` : 'No messages yet');
   return (
     <button type="button" class="conversation" aria-current={current ? 'true' : undefined} onClick={() => rooms.select(room.id)}>
       <span class="conversation-top">

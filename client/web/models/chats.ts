@@ -1,7 +1,7 @@
 // The chat side of the UI: the conversation list, the open conversation, drafts and sending,
 // safety numbers, and the identity-change alerts that pause sending to a contact.
 import { computed, signal, type ReadonlySignal, type Signal } from '@preact/signals-core';
-import { UmbraError, formatSafetyNumber, type ChatMessage, type Conversation, type IdentityAlert, type UmbraClient } from '../../sdk/index.ts';
+import { UmbraError, formatSafetyNumber, type ChatMessage, type Conversation, type IdentityAlert, type SendOptions, type UmbraClient } from '../../sdk/index.ts';
 import { USERNAME_PATTERN, safetyNumber } from '../../../shared/index.ts';
 import { USERNAME_RULE, describeError } from './words.ts';
 
@@ -123,14 +123,14 @@ export class ChatsModel {
   }
 
   /** Sends the draft. If sending fails, the text goes back into the draft so it is not lost. */
-  async send(conv: Conversation): Promise<void> {
+  async send(conv: Conversation, options: SendOptions = {}): Promise<void> {
     const draft = this.draft(conv.id) as Signal<string>;
     const text = draft.peek();
     if (!text.trim() || this.sendBlockedReason(conv)) return;
     draft.value = '';
     this.setSendError(conv.id, null);
     try {
-      await this.client.sendText(conv.id, text);
+      await this.client.sendText(conv.id, text, options);
     } catch (err) {
       if (!draft.peek()) draft.value = text;
       // A key change pauses the composer, which then says why; other failures are told here.
