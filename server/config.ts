@@ -33,6 +33,8 @@ export interface RelayConfig {
     maxConnectionsPerAddress: number;
     /** A receiver whose unsent buffer passes this many bytes is dropped. */
     maxBufferedBytes: number;
+    /** Most envelopes stored in one group-commit transaction. */
+    maxCommitBatch: number;
     pingIntervalMs: number;
   };
   throttle: {
@@ -45,12 +47,22 @@ export interface RelayConfig {
     signupsPerAddress: number;
   };
   /** Disappearing messages: how often the sweeper runs (0: never on its own) and rows per batch. */
-  sweep: { intervalMs: number; batch: number };
+  sweep: { intervalMs: number; batch: number; maxBatchMs: number };
+  /** Checkpoints in a thread every `checkpointIntervalMs`; the WAL file is kept under `maxWalBytes`. */
+  wal: { checkpointIntervalMs: number; maxWalBytes: number };
   /** Clock, replaceable in tests. */
   now: () => number;
 }
 
-export function defaultConfig(overrides: Partial<RelayConfig> = {}): RelayConfig {
+/** Settings to change; nested groups may be given in part. */
+export type ConfigOverrides = Omit<Partial<RelayConfig>, 'limits' | 'throttle' | 'sweep' | 'wal'> & {
+  limits?: Partial<RelayConfig['limits']>;
+  throttle?: Partial<RelayConfig['throttle']>;
+  sweep?: Partial<RelayConfig['sweep']>;
+  wal?: Partial<RelayConfig['wal']>;
+};
+
+export function defaultConfig(overrides: ConfigOverrides = {}): RelayConfig {
   const base: RelayConfig = {
     dataDir: path.resolve('data'),
     secretFile: null,
@@ -73,6 +85,7 @@ export function defaultConfig(overrides: Partial<RelayConfig> = {}): RelayConfig
       frameBurst: 200,
       maxConnectionsPerAddress: 50,
       maxBufferedBytes: 4 * 1024 * 1024,
+      maxCommitBatch: 1000,
       pingIntervalMs: 30_000,
     },
     throttle: {
@@ -81,7 +94,8 @@ export function defaultConfig(overrides: Partial<RelayConfig> = {}): RelayConfig
       windowMs: 15 * 60 * 1000,
       signupsPerAddress: 20,
     },
-    sweep: { intervalMs: 5_000, batch: 500 },
+    sweep: { intervalMs: 5_000, batch: 2_000, maxBatchMs: 5 },
+    wal: { checkpointIntervalMs: 100, maxWalBytes: 64 * 1024 * 1024 },
     now: Date.now,
   };
   return {
@@ -89,6 +103,8 @@ export function defaultConfig(overrides: Partial<RelayConfig> = {}): RelayConfig
     ...overrides,
     limits: { ...base.limits, ...overrides.limits },
     throttle: { ...base.throttle, ...overrides.throttle },
+    sweep: { ...base.sweep, ...overrides.sweep },
+    wal: { ...base.wal, ...overrides.wal },
   };
 }
 

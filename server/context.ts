@@ -33,6 +33,8 @@ export interface Services {
   log: Logger;
   hub: HubPort;
   secret: Buffer;
+  /** Keeps the WAL under its bound; the delivery path calls it after each commit. */
+  walGuard?: () => void;
   throttles: {
     /** Failed log-ins for one account from one address. */
     loginAccount: Throttle;

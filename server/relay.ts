@@ -2,11 +2,13 @@
 import { createAdaptorServer } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import path from 'node:path';
 import { initCrypto } from '../shared/index.ts';
 import { createApp } from './app.ts';
 import type { RelayConfig } from './config.ts';
 import type { Services } from './context.ts';
-import { openDb, type OpenedDb } from './db.ts';
+import { Checkpointer } from './checkpointer.ts';
+import { DB_FILE, openDb, type OpenedDb } from './db.ts';
 import { createLogger, type Logger } from './log.ts';
 import { defaultSecretFile, loadRelaySecret } from './secrets.ts';
 import { RoomStore } from './rooms/store.ts';
@@ -22,6 +24,7 @@ export interface RunningRelay {
   store: RelayStore;
   hub: Hub;
   sweeper: Sweeper;
+  checkpointer: Checkpointer;
   log: Logger;
   server: Server;
   close(): Promise<void>;
@@ -37,6 +40,8 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
   await initCrypto();
   const log = createLogger(config.logLevel, config.logStream);
   const db = await openDb(config.dataDir);
+  const checkpointer = new Checkpointer(db.sqlite, path.join(config.dataDir, DB_FILE), { intervalMs: config.wal.checkpointIntervalMs, maxWalBytes: config.wal.maxWalBytes }, log);
+  checkpointer.start();
   const store = new RelayStore(db, config.now);
   const t = config.throttle;
   const services: Services = {
@@ -52,6 +57,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
       signupAddress: new Throttle(t.signupsPerAddress, t.windowMs, config.now),
     },
     hub: undefined as unknown as Hub,
+    walGuard: () => checkpointer.guard(),
   };
   const hub = new Hub(services);
   services.hub = hub;
@@ -85,7 +91,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
     for (const th of Object.values(services.throttles)) th.prune();
   }, 60_000);
   housekeeping.unref();
-  const sweeper = new Sweeper(db, store, log, config.sweep, config.now);
+  const sweeper = new Sweeper(store, checkpointer, log, config.sweep, config.now);
   sweeper.start();
 
   await new Promise<void>((resolve, reject) => {
@@ -103,6 +109,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
     store,
     hub,
     sweeper,
+    checkpointer,
     log,
     server,
     close: async () => {
@@ -111,6 +118,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
       hub.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await checkpointer.stop();
       await db.close();
     },
   };

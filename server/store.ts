@@ -9,6 +9,7 @@ import {
   type StoredEnvelope,
 } from '../shared/index.ts';
 import { toB64 } from '../shared/crypto/bytes.ts';
+import type Database from 'better-sqlite3';
 import type { DB, OpenedDb } from './db.ts';
 
 type UserRow = Selectable<DB['users']>;
@@ -41,11 +42,41 @@ export interface NewConversation {
 
 export type AppendResult = { seq: number; receivedAt: number; duplicate: boolean };
 
+/** An envelope to store, with its binary fields decoded. */
+export interface NewEnvelope {
+  env: EnvelopeWire;
+  senderId: number;
+  ct: Uint8Array;
+  sig: Uint8Array;
+  rosterHash: Uint8Array;
+  opens: readonly number[];
+}
+
 export class RelayStore {
+  private hotStatements: Record<'existing' | 'nextSeq' | 'insert' | 'membership' | 'memberIds' | 'sweep', Database.Statement> | undefined;
+
+  /**
+   * Member lists of conversations, for the delivery path. Temporary triggers on this connection
+   * drop a conversation's entry whenever any statement changes its members, whatever code ran it,
+   * and an entry is filled only outside a transaction, so it never holds uncommitted rows.
+   */
+  private readonly memberCache = new Map<string, { ids: number[]; set: Set<number> }>();
+
   constructor(
     readonly db: OpenedDb,
     private readonly now: () => number,
-  ) {}
+  ) {
+    db.sqlite.function('umbra_members_changed', { deterministic: false }, (conv: unknown) => {
+      if (typeof conv === 'string') this.memberCache.delete(conv);
+      else this.memberCache.clear();
+      return null;
+    });
+    db.sqlite.exec(`
+      create temp trigger if not exists umbra_members_ai after insert on main.members begin select umbra_members_changed(new.conv_id); end;
+      create temp trigger if not exists umbra_members_ad after delete on main.members begin select umbra_members_changed(old.conv_id); end;
+      create temp trigger if not exists umbra_members_au after update on main.members begin select umbra_members_changed(old.conv_id); select umbra_members_changed(new.conv_id); end;
+    `);
+  }
 
   private get q() {
     return this.db.kysely;
@@ -134,15 +165,30 @@ export class RelayStore {
   }
 
   isMember(convId: string, userId: number): boolean {
-    return (
-      this.db.first(
-        this.q.selectFrom('members').select('user_id').where('conv_id', '=', convId).where('user_id', '=', userId),
-      ) !== undefined
-    );
+    return this.membership(convId, userId) === 'member';
   }
 
-  memberIds(convId: string): number[] {
-    return this.db.all(this.q.selectFrom('members').select('user_id').where('conv_id', '=', convId)).map((r) => r.user_id);
+  /** One look-up for the delivery path: does the conversation exist, and is `userId` in it? */
+  membership(convId: string, userId: number): 'member' | 'not_member' | 'no_conversation' {
+    const cached = this.memberCache.get(convId);
+    if (cached) return cached.set.has(userId) ? 'member' : 'not_member';
+    const row = this.hot.membership.get(userId, convId) as number | undefined;
+    if (row === undefined) return 'no_conversation';
+    this.cachedMembers(convId);
+    return row ? 'member' : 'not_member';
+  }
+
+  memberIds(convId: string): readonly number[] {
+    return this.cachedMembers(convId).ids;
+  }
+
+  private cachedMembers(convId: string): { ids: number[]; set: Set<number> } {
+    const cached = this.memberCache.get(convId);
+    if (cached) return cached;
+    const ids = this.hot.memberIds.all(convId) as number[];
+    const entry = { ids, set: new Set(ids) };
+    if (!this.db.sqlite.inTransaction && ids.length > 0) this.memberCache.set(convId, entry);
+    return entry;
   }
 
   /** Throws `conflict` for a taken id or an existing direct conversation between the same two people. */
@@ -278,49 +324,86 @@ export class RelayStore {
     rosterHash: Uint8Array,
     opens: readonly number[] = [],
   ): AppendResult {
-    return this.db.sqlite.transaction((): AppendResult => {
-      if (opens.length) this.markOpened(env.conv, senderId, opens);
-      const existing = this.db.first(
-        this.q
-          .selectFrom('envelopes')
-          .select(['seq', 'received_at', 'ct', 'sig'])
-          .where('conv_id', '=', env.conv)
-          .where('sender_id', '=', senderId)
-          .where('client_msg_id', '=', env.clientMsgId),
-      );
-      if (existing) {
-        if (Buffer.compare(existing.ct, ct) !== 0 || Buffer.compare(existing.sig, sig) !== 0) {
-          throw new UmbraError('duplicate_message', 'this client message id was already used for another message');
-        }
-        return { seq: existing.seq, receivedAt: existing.received_at, duplicate: true };
-      }
-      const row = this.db.first(
-        this.q.updateTable('conversations').set((eb) => ({ last_seq: eb('last_seq', '+', 1) })).where('id', '=', env.conv).returning('last_seq'),
-      );
-      if (!row) throw new UmbraError('not_found', 'no such conversation');
-      const receivedAt = this.now();
-      this.db.run(
-        this.q.insertInto('envelopes').values({
-          conv_id: env.conv,
-          seq: row.last_seq,
-          sender_id: senderId,
-          client_msg_id: env.clientMsgId,
-          v: env.v,
-          suite: env.suite,
-          type: env.type,
-          epoch: env.epoch,
-          counter: env.counter,
-          roster_hash: Buffer.from(rosterHash),
-          expires_at: env.expiresAt,
-          env_expires_at: env.expiresAt,
-          burn_after_ms: env.burnAfterMs,
-          received_at: receivedAt,
-          ct: Buffer.from(ct),
-          sig: Buffer.from(sig),
+    return this.db.sqlite.transaction(() => this.appendOne({ env, senderId, ct, sig, rosterHash, opens })).immediate();
+  }
+
+  /**
+   * Group commit: stores every envelope of `batch` in one transaction (one fsync), each inside its
+   * own savepoint so a refused envelope leaves the others standing. Returns, in order, each
+   * envelope's result or the error that refused it; throws (having stored nothing) only if the
+   * commit itself fails.
+   */
+  appendEnvelopes(batch: readonly NewEnvelope[]): (AppendResult | UmbraError)[] {
+    const one = this.db.sqlite.transaction((e: NewEnvelope) => this.appendOne(e));
+    return this.db.sqlite
+      .transaction(() =>
+        batch.map((e) => {
+          try {
+            return one(e);
+          } catch (err) {
+            if (err instanceof UmbraError) return err;
+            throw err;
+          }
         }),
-      );
-      return { seq: row.last_seq, receivedAt, duplicate: false };
-    }).immediate();
+      )
+      .immediate();
+  }
+
+  /** The body of an append; runs inside the caller's transaction or savepoint. */
+  private appendOne({ env, senderId, ct, sig, rosterHash, opens }: NewEnvelope): AppendResult {
+    const h = this.hot;
+    if (opens.length) this.markOpened(env.conv, senderId, opens);
+    const existing = h.existing.get(env.conv, senderId, env.clientMsgId) as Pick<EnvelopeRow, 'seq' | 'received_at' | 'ct' | 'sig'> | undefined;
+    if (existing) {
+      if (Buffer.compare(existing.ct, ct) !== 0 || Buffer.compare(existing.sig, sig) !== 0) {
+        throw new UmbraError('duplicate_message', 'this client message id was already used for another message');
+      }
+      return { seq: existing.seq, receivedAt: existing.received_at, duplicate: true };
+    }
+    const seq = h.nextSeq.get(env.conv) as number | undefined;
+    if (seq === undefined) throw new UmbraError('not_found', 'no such conversation');
+    const receivedAt = this.now();
+    h.insert.run(
+      env.conv,
+      seq,
+      senderId,
+      env.clientMsgId,
+      env.v,
+      env.suite,
+      env.type,
+      env.epoch,
+      env.counter,
+      Buffer.from(rosterHash),
+      env.expiresAt,
+      env.expiresAt,
+      env.burnAfterMs,
+      receivedAt,
+      Buffer.from(ct),
+      Buffer.from(sig),
+    );
+    return { seq, receivedAt, duplicate: false };
+  }
+
+  /**
+   * Statements on the delivery path, prepared once: each envelope costs a handful of index
+   * look-ups and no SQL compilation (docs/PROTOCOL.md §Delivery).
+   */
+  private get hot() {
+    this.hotStatements ??= {
+      existing: this.db.sqlite.prepare('select seq, received_at, ct, sig from envelopes where conv_id = ? and sender_id = ? and client_msg_id = ?'),
+      nextSeq: this.db.sqlite.prepare('update conversations set last_seq = last_seq + 1 where id = ? returning last_seq').pluck(),
+      insert: this.db.sqlite.prepare(
+        'insert into envelopes (conv_id, seq, sender_id, client_msg_id, v, suite, type, epoch, counter, roster_hash, expires_at, env_expires_at, burn_after_ms, received_at, ct, sig) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      membership: this.db.sqlite.prepare(
+        'select (m.user_id is not null) as member from conversations c left join members m on m.conv_id = c.id and m.user_id = ? where c.id = ?',
+      ).pluck(),
+      memberIds: this.db.sqlite.prepare('select user_id from members where conv_id = ?').pluck(),
+      sweep: this.db.sqlite.prepare(
+        'delete from envelopes where (conv_id, seq) in (select conv_id, seq from envelopes where expires_at <= ? order by expires_at limit ?)',
+      ),
+    };
+    return this.hotStatements;
   }
 
   /**
@@ -348,16 +431,7 @@ export class RelayStore {
   /** Deletes up to `limit` envelopes past their expiry, oldest expiry first, in one short transaction; returns how many. */
   sweepExpired(limit: number): number {
     const now = this.now();
-    return this.db.sqlite.transaction(() => {
-      const due = this.db.all(
-        this.q.selectFrom('envelopes').select(['conv_id', 'seq']).where('expires_at', '<=', now).orderBy('expires_at').limit(limit),
-      );
-      let deleted = 0;
-      for (const row of due) {
-        deleted += this.db.run(this.q.deleteFrom('envelopes').where('conv_id', '=', row.conv_id).where('seq', '=', row.seq)).changes;
-      }
-      return deleted;
-    }).immediate();
+    return this.db.sqlite.transaction(() => this.hot.sweep.run(now, limit).changes).immediate();
   }
 
   /** Envelopes past their expiry that the sweeper has not deleted yet (reads already skip them). */

@@ -1,14 +1,19 @@
 // Deletes expired envelopes on a schedule, in short batches that yield to delivery between them,
 // then checkpoints the WAL so the deleted ciphertext is gone from the files too
 // (docs/PROTOCOL.md §Disappearing messages; docs/THREAT-MODEL.md §Deletion).
-import type { OpenedDb } from './db.ts';
+import type { Checkpointer } from './checkpointer.ts';
 import type { Logger } from './log.ts';
 import type { RelayStore } from './store.ts';
 
 export interface SweeperOptions {
   intervalMs: number;
-  /** Rows deleted per transaction; the event loop is free between batches. */
+  /** Most rows deleted per transaction; the event loop is free between batches. */
   batch: number;
+  /**
+   * Time one batch may hold the event loop (ms): a batch that takes longer halves the next one,
+   * a quick one doubles it again up to `batch`, so sweeping never stalls delivery for long.
+   */
+  maxBatchMs: number;
 }
 
 export interface SweeperStats {
@@ -22,17 +27,22 @@ export interface SweeperStats {
   lastSweepDeleted: number;
   /** Pages the last checkpoint could not copy back because a reader held them (0 is the normal case). */
   lastCheckpointBusy: number;
+  /** The batch size the sweeper settled on, and the longest batch so far (ms). */
+  batchSize: number;
+  longestBatchMs: number;
 }
 
+const MIN_BATCH = 16;
+
 export class Sweeper {
-  readonly stats: SweeperStats = { swept: 0, pending: 0, sweeps: 0, lastSweepAt: null, lastSweepMs: 0, lastSweepDeleted: 0, lastCheckpointBusy: 0 };
+  readonly stats: SweeperStats = { swept: 0, pending: 0, sweeps: 0, lastSweepAt: null, lastSweepMs: 0, lastSweepDeleted: 0, lastCheckpointBusy: 0, batchSize: 0, longestBatchMs: 0 };
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<number> | null = null;
   private stopped = false;
 
   constructor(
-    private readonly db: OpenedDb,
     private readonly store: RelayStore,
+    private readonly checkpointer: Checkpointer,
     private readonly log: Logger,
     private readonly o: SweeperOptions,
     private readonly now: () => number,
@@ -60,16 +70,24 @@ export class Sweeper {
   private async run(): Promise<number> {
     const started = performance.now();
     let deleted = 0;
+    const s = this.stats;
+    if (s.batchSize === 0) s.batchSize = this.o.batch;
     for (;;) {
       if (this.stopped) break;
-      const n = this.store.sweepExpired(this.o.batch);
+      const size = s.batchSize;
+      const t0 = performance.now();
+      const n = this.store.sweepExpired(size);
+      const ms = performance.now() - t0;
       deleted += n;
-      if (n < this.o.batch) break;
+      if (ms > s.longestBatchMs) s.longestBatchMs = ms;
+      if (ms > this.o.maxBatchMs) s.batchSize = Math.max(MIN_BATCH, Math.floor(size / 2));
+      else if (ms < this.o.maxBatchMs / 2) s.batchSize = Math.min(this.o.batch, size * 2);
+      this.checkpointer.guard();
+      if (n < size) break;
       // Let delivery run between batches.
       await new Promise((r) => setImmediate(r));
     }
-    if (deleted > 0 && !this.stopped) this.checkpoint();
-    const s = this.stats;
+    if (deleted > 0 && !this.stopped) await this.checkpoint();
     s.swept += deleted;
     s.sweeps++;
     s.lastSweepAt = this.now();
@@ -85,8 +103,8 @@ export class Sweeper {
    * carried the ciphertext (and the deletions). TRUNCATE copies every frame back and empties the
    * WAL file; when a reader blocks it, the next sweep tries again.
    */
-  private checkpoint(): void {
-    const [row] = this.db.sqlite.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
-    this.stats.lastCheckpointBusy = row?.busy ?? 0;
+  private async checkpoint(): Promise<void> {
+    const row = await this.checkpointer.truncate();
+    this.stats.lastCheckpointBusy = row.busy;
   }
 }

@@ -105,7 +105,7 @@ export function roomRoutes(s: Services): Hono<AppEnv> {
     const body = await readBody(c, PostStatementRequest);
     const change = s.rooms.appendChange(id, me, body);
     // Everyone who is a member now, and whoever just left or was removed, reloads the room.
-    const told = s.store.memberIds(id);
+    const told = [...s.store.memberIds(id)];
     if (change.removedId !== null) told.push(change.removedId);
     s.hub.push(told, { t: 'roster', conv: id });
     return c.json(s.store.summary(id, me.id), 201);

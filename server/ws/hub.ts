@@ -17,6 +17,7 @@ import { decodeB64, type HubPort, type PushFrame, type Services } from '../conte
 import { httpStatus } from '../errors.ts';
 import { originAllowed } from '../origin.ts';
 import { hashSessionToken, sessionTokenFromCookieHeader } from '../sessions.ts';
+import { CommitQueue } from './commit-queue.ts';
 import { FragmentGuard } from './fragment-guard.ts';
 
 interface Conn {
@@ -40,6 +41,8 @@ export class Hub implements HubPort {
   private readonly pinger: NodeJS.Timeout;
   /** Counters the operator can read (docs/PROTOCOL.md §Metrics). */
   readonly stats = { framesIn: 0, envelopesStored: 0, rejected: 0, slowReadersDropped: 0 };
+  /** Envelopes waiting for the group commit of this event-loop turn. */
+  readonly commits: CommitQueue;
 
   constructor(private readonly s: Services) {
     this.wss = new WebSocketServer({
@@ -48,6 +51,12 @@ export class Hub implements HubPort {
       perMessageDeflate: false,
       clientTracking: false,
     });
+    this.commits = new CommitQueue(
+      (batch) => s.store.appendEnvelopes(batch),
+      s.config.limits.maxCommitBatch,
+      (err, size) => s.log.error({ event: 'commit_failed', message: err.message, envelopes: size }, 'a group commit failed; its senders were told to retry'),
+      () => s.walGuard?.(),
+    );
     this.pinger = setInterval(() => this.keepalive(), s.config.limits.pingIntervalMs);
     this.pinger.unref();
   }
@@ -170,14 +179,20 @@ export class Hub implements HubPort {
         const ct = decodeB64(env.ct, 'env.ct');
         const sig = decodeB64(env.sig, 'env.sig');
         const rosterHash = decodeB64(env.rosterHash, 'env.rosterHash');
-        const result = this.s.store.appendEnvelope(env, conn.userId, ct, sig, rosterHash, frame.opens ?? []);
-        // The ack goes out only after the transaction committed (synchronous = FULL).
-        this.send(conn, { t: 'ack', id: frame.id, conv: env.conv, seq: result.seq, clientMsgId: env.clientMsgId, receivedAt: result.receivedAt });
-        if (!result.duplicate) {
-          this.stats.envelopesStored++;
-          const push = JSON.stringify({ t: 'env', conv: env.conv, item: { seq: result.seq, receivedAt: result.receivedAt, expiresAt: env.expiresAt, env } } satisfies ServerFrame);
-          this.broadcast(this.s.store.memberIds(env.conv), push);
-        }
+        const id = frame.id;
+        // Acknowledged and pushed only once the transaction holding it committed (synchronous = FULL).
+        this.commits.enqueue({ env, senderId: conn.userId, ct, sig, rosterHash, opens: frame.opens ?? [] }, (result) => {
+          if (result instanceof UmbraError) {
+            this.stats.rejected++;
+            return this.sendError(conn, id, result.code, result.message);
+          }
+          this.send(conn, { t: 'ack', id, conv: env.conv, seq: result.seq, clientMsgId: env.clientMsgId, receivedAt: result.receivedAt });
+          if (!result.duplicate) {
+            this.stats.envelopesStored++;
+            const push = JSON.stringify({ t: 'env', conv: env.conv, item: { seq: result.seq, receivedAt: result.receivedAt, expiresAt: env.expiresAt, env } } satisfies ServerFrame);
+            this.broadcast(this.s.store.memberIds(env.conv), push);
+          }
+        });
         return;
       }
       case 'sync': {
@@ -195,8 +210,9 @@ export class Hub implements HubPort {
   }
 
   private requireMember(convId: string, userId: number): void {
-    if (!this.s.store.conversationExists(convId)) throw new UmbraError('not_found', 'no such conversation');
-    if (!this.s.store.isMember(convId, userId)) throw new UmbraError('forbidden', 'you are not a member of this conversation');
+    const state = this.s.store.membership(convId, userId);
+    if (state === 'no_conversation') throw new UmbraError('not_found', 'no such conversation');
+    if (state === 'not_member') throw new UmbraError('forbidden', 'you are not a member of this conversation');
   }
 
   conversationCreated(convId: string, memberIds: number[]): void {
@@ -277,6 +293,7 @@ export class Hub implements HubPort {
 
   close(): void {
     clearInterval(this.pinger);
+    this.commits.flush();
     for (const set of this.byUser.values()) for (const conn of set) conn.ws.close(CLOSE.goingAway, 'relay shutting down');
     this.wss.close();
   }

@@ -3,6 +3,7 @@
 import { UmbraError } from '../errors.ts';
 import { CTX, KDF_MAX, KDF_MIN, KEY_BYTES, SALT_BYTES } from '../protocol.ts';
 import { assertBytes, encodeFields, utf8 } from './bytes.ts';
+import { randomBytes } from './aead.ts';
 import { sodium } from './sodium.ts';
 
 export interface KdfParams {
@@ -62,7 +63,7 @@ export function deriveAccountKeys(masterKey: Uint8Array, username: string): Acco
 }
 
 export function randomSalt(): Uint8Array {
-  return sodium().randombytes_buf(SALT_BYTES);
+  return randomBytes(SALT_BYTES);
 }
 
 /** Keeps the value below the byte budget the relay accepts for a password field: not sent anyway. */

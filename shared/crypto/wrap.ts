@@ -2,7 +2,7 @@
 // (docs/PROTOCOL.md §Key wrapping). Ephemeral-static X25519, BLAKE2b KDF, XChaCha20-Poly1305.
 import { UmbraError } from '../errors.ts';
 import { CTX, KEY_BYTES, PUBLIC_KEY_BYTES } from '../protocol.ts';
-import { openAead, sealAead, dangerousTestOnlySealWithNonce } from './aead.ts';
+import { openAead, randomBytes, sealAead, dangerousTestOnlySealWithNonce } from './aead.ts';
 import { assertBytes, concatBytes, encodeFields } from './bytes.ts';
 import { signWithContext, verifyWithContext } from './sign.ts';
 import { sodium } from './sodium.ts';
@@ -47,11 +47,11 @@ export function wrapConversationKey(
   context: WrapContext,
   wrapperSigningSecret: Uint8Array,
 ): WrappedKey {
-  const eph = sodium().crypto_box_keypair();
+  const ephemeralSecret = randomBytes(KEY_BYTES);
   try {
-    return wrapWithEphemeral(convKey, recipientX25519, context, wrapperSigningSecret, eph.privateKey, false);
+    return wrapWithEphemeral(convKey, recipientX25519, context, wrapperSigningSecret, ephemeralSecret, false);
   } finally {
-    sodium().memzero(eph.privateKey);
+    sodium().memzero(ephemeralSecret);
   }
 }
 

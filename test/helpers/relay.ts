@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import WebSocket from 'ws';
-import { defaultConfig, type RelayConfig } from '../../server/config.ts';
+import { defaultConfig, type ConfigOverrides, type RelayConfig } from '../../server/config.ts';
 import { DB_FILE } from '../../server/db.ts';
 import { startRelay, type RunningRelay } from '../../server/relay.ts';
 import { deriveAccountKeys, deriveMasterKey, fromB64, initCrypto, toB64, type EnvelopeWire, type PlainEvent } from '../../shared/index.ts';
@@ -22,10 +22,7 @@ export interface TestRelay extends RunningRelay {
   stop(): Promise<void>;
 }
 
-type Overrides = Omit<Partial<RelayConfig>, 'limits' | 'throttle'> & {
-  limits?: Partial<RelayConfig['limits']>;
-  throttle?: Partial<RelayConfig['throttle']>;
-};
+type Overrides = ConfigOverrides;
 
 export async function startTestRelay(overrides: Overrides = {}): Promise<TestRelay> {
   const dataDir = overrides.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'umbra-test-'));
@@ -44,7 +41,7 @@ export async function startTestRelay(overrides: Overrides = {}): Promise<TestRel
     logStream,
     limits: { ...base.limits, ...overrides.limits },
     throttle: { ...base.throttle, signupsPerAddress: 10_000, addressFailures: 10_000, ...overrides.throttle },
-  } as Partial<RelayConfig>);
+  });
   const relay = await startRelay(config);
   return {
     ...relay,
