@@ -1,0 +1,44 @@
+// The messages between the bench and its relay child process (bench/lib/relay-proc.ts).
+import type { SweeperStats } from '../../server/sweeper.ts';
+
+export type SystemName = 'raw-ws' | 'ws-sqlite' | 'umbra';
+export const SYSTEMS: readonly SystemName[] = ['raw-ws', 'ws-sqlite', 'umbra'];
+
+export interface StartOptions {
+  system: SystemName;
+  /** Umbra: a fresh copy of the seeded template; ws-sqlite: an empty folder; raw-ws: unused. */
+  dataDir: string;
+  /** Umbra only: sweeper settings (default: the relay's). */
+  sweep?: { intervalMs: number; batch: number };
+  /** Umbra only: envelopes already past their expiry, inserted before the relay starts. */
+  seedExpiredEnvelopes?: number;
+}
+
+export type ToChild =
+  | ({ t: 'start' } & StartOptions)
+  | { t: 'stats' }
+  | { t: 'resetStats' }
+  | { t: 'gc' }
+  | { t: 'sweeperStats' }
+  | { t: 'stop' };
+
+export interface RelayStats {
+  /** Wall time since the last reset. */
+  wallMs: number;
+  cpuUserMs: number;
+  cpuSystemMs: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+  /** Event-loop delay since the last reset (1 ms resolution). */
+  eld: { maxMs: number; p99Ms: number; meanMs: number };
+  walBytes: number;
+  /** Largest WAL seen (sampled every 50 ms) since the last reset. */
+  walMaxBytes: number;
+}
+
+export type ToParent =
+  | { t: 'ready'; port: number }
+  | { t: 'stats'; stats: RelayStats }
+  | { t: 'sweeperStats'; stats: SweeperStats | null }
+  | { t: 'ok' }
+  | { t: 'failed'; message: string };

@@ -1,0 +1,154 @@
+// Child-process entry: starts one system under test (the real Umbra relay or a baseline) and
+// answers the parent's IPC requests for its CPU, memory, event-loop delay and WAL size.
+// Forked from compiled JS with --expose-gc; see bench/lib/relay-client.ts for the parent side.
+import Database from 'better-sqlite3';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Writable } from 'node:stream';
+import { defaultConfig } from '../../server/config.ts';
+import { DB_FILE } from '../../server/db.ts';
+import { startRelay, type RunningRelay } from '../../server/relay.ts';
+import { startRawWs, type Baseline } from '../baselines/raw-ws.ts';
+import { startWsSqlite, WS_SQLITE_DB } from '../baselines/ws-sqlite.ts';
+import type { RelayStats, ToChild, ToParent } from './relay-ipc.ts';
+
+let relay: RunningRelay | null = null;
+let baseline: Baseline | null = null;
+let walPath = '';
+let walMax = 0;
+let cpuAt = process.cpuUsage();
+let wallAt = performance.now();
+const eld = monitorEventLoopDelay({ resolution: 1 });
+eld.enable();
+
+function send(m: ToParent): void {
+  process.send!(m);
+}
+
+function walBytes(): number {
+  try {
+    return walPath ? fs.statSync(walPath).size : 0;
+  } catch {
+    return 0;
+  }
+}
+
+const walTimer = setInterval(() => {
+  const n = walBytes();
+  if (n > walMax) walMax = n;
+}, 50);
+
+function stats(): RelayStats {
+  const cpu = process.cpuUsage(cpuAt);
+  const mem = process.memoryUsage();
+  const wal = walBytes();
+  return {
+    wallMs: performance.now() - wallAt,
+    cpuUserMs: cpu.user / 1000,
+    cpuSystemMs: cpu.system / 1000,
+    rssBytes: mem.rss,
+    heapUsedBytes: mem.heapUsed,
+    eld: { maxMs: eld.max / 1e6, p99Ms: eld.percentile(99) / 1e6, meanMs: eld.mean / 1e6 },
+    walBytes: wal,
+    walMaxBytes: Math.max(walMax, wal),
+  };
+}
+
+function resetStats(): void {
+  cpuAt = process.cpuUsage();
+  wallAt = performance.now();
+  eld.reset();
+  walMax = walBytes();
+}
+
+/** Already-expired envelopes for the sweeper to find, written straight into the first room in one transaction. */
+function seedExpired(dataDir: string, n: number): void {
+  const db = new Database(path.join(dataDir, DB_FILE));
+  try {
+    const conv = db.prepare('select id, last_seq from conversations order by id limit 1').get() as { id: string; last_seq: number } | undefined;
+    if (!conv) throw new Error('seedExpiredEnvelopes needs a seeded room');
+    const sender = db.prepare('select user_id from members where conv_id = ? limit 1').get(conv.id) as { user_id: number };
+    const insert = db.prepare(
+      `insert into envelopes (conv_id, seq, sender_id, client_msg_id, v, suite, type, epoch, counter, roster_hash, expires_at,
+       env_expires_at, burn_after_ms, opened_at, received_at, ct, sig) values (?, ?, ?, ?, 1, 1, 'content', 0, ?, ?, ?, ?, null, null, ?, ?, ?)`,
+    );
+    const now = Date.now();
+    db.transaction(() => {
+      for (let i = 1; i <= n; i++) {
+        const past = now - 60_000 + (i % 1000);
+        insert.run(conv.id, conv.last_seq + i, sender.user_id, crypto.randomBytes(16).toString('base64url'), i, crypto.randomBytes(32), past, past, now - 120_000, crypto.randomBytes(120), crypto.randomBytes(64));
+      }
+      db.prepare('update conversations set last_seq = ? where id = ?').run(conv.last_seq + n, conv.id);
+    })();
+  } finally {
+    db.close();
+  }
+}
+
+async function start(m: Extract<ToChild, { t: 'start' }>): Promise<number> {
+  switch (m.system) {
+    case 'umbra': {
+      if (m.seedExpiredEnvelopes) seedExpired(m.dataDir, m.seedExpiredEnvelopes);
+      walPath = path.join(m.dataDir, `${DB_FILE}-wal`);
+      const base = defaultConfig();
+      relay = await startRelay(
+        defaultConfig({
+          dataDir: m.dataDir,
+          port: 0,
+          webDir: null,
+          logLevel: 'warn',
+          logStream: new Writable({ write: (chunk: Buffer, _enc, cb) => (process.stderr.write(chunk), cb()) }),
+          limits: { ...base.limits, maxConnectionsPerAddress: 100_000 },
+          ...(m.sweep ? { sweep: { ...base.sweep, ...m.sweep } } : {}),
+        }),
+      );
+      return relay.port;
+    }
+    case 'raw-ws':
+      baseline = await startRawWs(0);
+      return baseline.port;
+    case 'ws-sqlite':
+      walPath = path.join(m.dataDir, `${WS_SQLITE_DB}-wal`);
+      baseline = await startWsSqlite(m.dataDir, 0);
+      return baseline.port;
+  }
+}
+
+process.on('message', (raw) => {
+  const m = raw as ToChild;
+  void (async () => {
+    try {
+      switch (m.t) {
+        case 'start':
+          send({ t: 'ready', port: await start(m) });
+          return;
+        case 'stats':
+          send({ t: 'stats', stats: stats() });
+          return;
+        case 'resetStats':
+          resetStats();
+          send({ t: 'ok' });
+          return;
+        case 'gc':
+          (globalThis as { gc?: () => void }).gc?.();
+          send({ t: 'ok' });
+          return;
+        case 'sweeperStats':
+          send({ t: 'sweeperStats', stats: relay ? { ...relay.sweeper.stats } : null });
+          return;
+        case 'stop':
+          clearInterval(walTimer);
+          eld.disable();
+          await relay?.close();
+          await baseline?.close();
+          send({ t: 'ok' });
+          process.disconnect();
+          return;
+      }
+    } catch (err) {
+      send({ t: 'failed', message: (err as Error).stack ?? String(err) });
+    }
+  })();
+});
