@@ -66,6 +66,16 @@ function ratio(x: number): string {
   return Number.isFinite(x) ? `${x >= 10 ? x.toFixed(1) : x.toFixed(3)}×` : '–';
 }
 
+/** A summary value with its unit, read from the key's suffix (`_ratio_vs_ws`, `_us`, `_ms`, `_bytes`). */
+function summaryValue(key: string, x: number): string {
+  if (!Number.isFinite(x)) return '–';
+  if (/_ratio_vs_\w+$/.test(key)) return ratio(x);
+  if (key.endsWith('_us')) return `${fmt(x)} µs`;
+  if (key.endsWith('_ms')) return `${fmt(x)} ms`;
+  if (key.endsWith('_bytes')) return `${fmt(x)} bytes`;
+  return fmt(x);
+}
+
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2));
   const log = (line: string) => process.stderr.write(line + '\n');
@@ -103,7 +113,7 @@ async function main(): Promise<void> {
     const lines: string[] = [];
     if (traffic) lines.push(...trafficTable(traffic), '');
     lines.push(...moduleTables);
-    if (Object.keys(summary).length) lines.push('| summary | value |', '|---|---:|', ...Object.entries(summary).map(([k, v]) => `| ${k} | ${ratio(v)} |`));
+    if (Object.keys(summary).length) lines.push('| summary | value |', '|---|---:|', ...Object.entries(summary).map(([k, v]) => `| ${k} | ${summaryValue(k, v)} |`));
     if (traffic && Object.values(traffic.scenarios).some((s) => s.generatorBound)) {
       lines.push('', '**Warning:** a load-generator thread was over 90 % busy in at least one run; those figures may measure the generator, not the relay.');
     }

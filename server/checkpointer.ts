@@ -13,7 +13,9 @@ import type { Logger } from './log.ts';
 export interface CheckpointOptions {
   /** How often the thread copies WAL frames back (ms). */
   intervalMs: number;
-  /** The WAL size past which the relay checkpoints on its own connection. */
+  /** The WAL size past which the thread restarts the WAL from its beginning. */
+  restartWalBytes: number;
+  /** The WAL size past which the relay checkpoints on its own connection (the thread fell behind). */
   maxWalBytes: number;
 }
 
@@ -26,6 +28,8 @@ export interface CheckpointResult {
 export interface CheckpointStats {
   /** Passive checkpoints the thread ran. */
   passive: number;
+  /** Times the thread restarted the WAL because it passed `restartWalBytes`. */
+  restarts: number;
   /** Checkpoints the relay had to run on its own connection because the WAL passed its bound. */
   forced: number;
   /** The largest WAL file seen by the bound check (bytes). */
@@ -38,10 +42,15 @@ export interface CheckpointStats {
 // from the build. It only ever runs checkpoints; it never reads or writes a row.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
 const Database = require(workerData.driver);
 const db = new Database(workerData.file, { fileMustExist: true });
 db.pragma('busy_timeout = 5000');
+// Checkpoints sync the database file before the WAL may start over (the relay's group commits write with synchronous = OFF and sync the WAL themselves).
+db.pragma('synchronous = FULL');
 const checkpoint = (mode) => db.pragma('wal_checkpoint(' + mode + ')')[0];
+// Bytes per WAL frame: a page and its 24-byte header.
+const frameBytes = db.pragma('page_size', { simple: true }) + 24;
 // The WAL starts over from its beginning only when a commit finds every frame copied back, so
 // while the relay is writing, copy again at once until caught up; then rest for the interval.
 let timer = null;
@@ -49,21 +58,32 @@ let stopped = false;
 const step = () => {
   timer = null;
   if (stopped) return;
-  let behind = false;
-  try { const r = checkpoint('PASSIVE'); behind = r.log > r.checkpointed; parentPort.postMessage({ t: 'passive' }); }
+  let again = false;
+  try {
+    const r = checkpoint('PASSIVE');
+    parentPort.postMessage({ t: 'passive' });
+    // Past the soft bound, RESTART: it waits for the frames still being written, copies them
+    // (few, the passive run just copied the rest) and makes the next commit start the WAL over.
+    if (r.log * frameBytes > workerData.restartWalBytes) {
+      const x = checkpoint('RESTART');
+      parentPort.postMessage({ t: 'restart' });
+      again = x.busy !== 0;
+    } else again = r.log > r.checkpointed;
+  }
   catch (err) { parentPort.postMessage({ t: 'failed', message: String(err && err.message) }); }
-  timer = behind ? setImmediate(step) : setTimeout(step, workerData.intervalMs);
+  // While behind, go again almost at once; otherwise rest for the interval.
+  timer = setTimeout(step, again ? 1 : workerData.intervalMs);
 };
 timer = setTimeout(step, workerData.intervalMs);
 parentPort.on('message', (m) => {
-  if (m.t === 'stop') { stopped = true; clearTimeout(timer); clearImmediate(timer); db.close(); parentPort.close(); return; }
+  if (m.t === 'stop') { stopped = true; clearTimeout(timer); db.close(); parentPort.close(); return; }
   try { checkpoint('PASSIVE'); parentPort.postMessage({ t: 'done', id: m.id, result: checkpoint(m.mode) }); }
   catch (err) { parentPort.postMessage({ t: 'done', id: m.id, error: String(err && err.message) }); }
 });
 `;
 
 export class Checkpointer {
-  readonly stats: CheckpointStats = { passive: 0, forced: 0, maxWalBytes: 0, threadAlive: false };
+  readonly stats: CheckpointStats = { passive: 0, restarts: 0, forced: 0, maxWalBytes: 0, threadAlive: false };
   private worker: Worker | null = null;
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve(r: CheckpointResult): void; reject(e: Error): void }>();
@@ -76,6 +96,9 @@ export class Checkpointer {
     private readonly o: CheckpointOptions,
     private readonly log: Logger,
   ) {
+    if (!(o.restartWalBytes > 0 && o.restartWalBytes < o.maxWalBytes)) {
+      throw new Error(`wal.restartWalBytes (${o.restartWalBytes}) must be above 0 and below wal.maxWalBytes (${o.maxWalBytes})`);
+    }
     this.walFile = `${file}-wal`;
   }
 
@@ -83,12 +106,15 @@ export class Checkpointer {
   start(): void {
     this.sqlite.pragma('wal_autocheckpoint = 0');
     // After the WAL restarts from its beginning, SQLite truncates the file down to this size.
-    this.sqlite.pragma(`journal_size_limit = ${Math.floor(this.o.maxWalBytes / 2)}`);
+    this.sqlite.pragma(`journal_size_limit = ${this.o.restartWalBytes}`);
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, file: this.file, intervalMs: this.o.intervalMs } });
+    // execArgv: [] keeps the process's own flags (say --input-type=module) from changing how the
+    // CommonJS source above is read.
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { driver, file: this.file, intervalMs: this.o.intervalMs, restartWalBytes: this.o.restartWalBytes } });
     worker.unref();
     worker.on('message', (m: { t: string; id?: number; result?: CheckpointResult; error?: string; message?: string }) => {
       if (m.t === 'passive') this.stats.passive++;
+      else if (m.t === 'restart') this.stats.restarts++;
       else if (m.t === 'failed') this.log.warn({ event: 'checkpoint_failed', message: m.message }, 'background checkpoint failed');
       else if (m.t === 'done' && m.id !== undefined) {
         const w = this.waiting.get(m.id);

@@ -48,8 +48,11 @@ export interface RelayConfig {
   };
   /** Disappearing messages: how often the sweeper runs (0: never on its own) and rows per batch. */
   sweep: { intervalMs: number; batch: number; maxBatchMs: number };
-  /** Checkpoints in a thread every `checkpointIntervalMs`; the WAL file is kept under `maxWalBytes`. */
-  wal: { checkpointIntervalMs: number; maxWalBytes: number };
+  /**
+   * Checkpoints run in a thread every `checkpointIntervalMs` (at once while behind); past
+   * `restartWalBytes` the thread starts the WAL over; past `maxWalBytes` the relay does it itself.
+   */
+  wal: { checkpointIntervalMs: number; restartWalBytes: number; maxWalBytes: number };
   /** Clock, replaceable in tests. */
   now: () => number;
 }
@@ -95,7 +98,7 @@ export function defaultConfig(overrides: ConfigOverrides = {}): RelayConfig {
       signupsPerAddress: 20,
     },
     sweep: { intervalMs: 5_000, batch: 2_000, maxBatchMs: 5 },
-    wal: { checkpointIntervalMs: 100, maxWalBytes: 64 * 1024 * 1024 },
+    wal: { checkpointIntervalMs: 100, restartWalBytes: 8 * 1024 * 1024, maxWalBytes: 64 * 1024 * 1024 },
     now: Date.now,
   };
   return {

@@ -90,6 +90,12 @@ export interface OpenedDb {
   all<R>(query: Compilable<R>): R[];
   first<R>(query: Compilable<R>): R | undefined;
   run(query: Compilable<unknown>): Database.RunResult;
+  /**
+   * fsyncs the WAL file off the event loop (libuv's thread pool). Group commits write with
+   * `synchronous = OFF` and are acknowledged only after this reports success, which makes them as
+   * durable as a FULL commit without the event loop waiting for the disk (docs/PROTOCOL.md §Delivery).
+   */
+  syncWal(done: (err: Error | null) => void): void;
   close(): Promise<void>;
 }
 
@@ -127,9 +133,30 @@ export async function openDb(dataDir: string): Promise<OpenedDb> {
     return { stmt, params: compiled.parameters as unknown[] };
   };
 
+  const walFile = path.join(dataDir, DB_FILE) + '-wal';
+  let walFd: number | null = null;
+  let syncing: Promise<void> = Promise.resolve();
+  const syncWal = (done: (err: Error | null) => void) => {
+    try {
+      // The WAL exists once the first commit wrote it; SQLite keeps the file (and so this
+      // descriptor's inode) until its last connection closes.
+      walFd ??= fs.openSync(walFile, 'r');
+    } catch (err) {
+      return done(err as Error);
+    }
+    const fd = walFd;
+    syncing = new Promise((resolve) =>
+      fs.fsync(fd, (err) => {
+        resolve();
+        done(err);
+      }),
+    );
+  };
+
   return {
     sqlite,
     kysely,
+    syncWal,
     all: <R>(q: Compilable<R>) => {
       const { stmt, params } = prepare(q);
       return stmt.all(...params) as R[];
@@ -143,6 +170,9 @@ export async function openDb(dataDir: string): Promise<OpenedDb> {
       return stmt.run(...params);
     },
     close: async () => {
+      await syncing;
+      if (walFd !== null) fs.closeSync(walFd);
+      walFd = null;
       await kysely.destroy();
       if (sqlite.open) sqlite.close();
     },

@@ -40,7 +40,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
   await initCrypto();
   const log = createLogger(config.logLevel, config.logStream);
   const db = await openDb(config.dataDir);
-  const checkpointer = new Checkpointer(db.sqlite, path.join(config.dataDir, DB_FILE), { intervalMs: config.wal.checkpointIntervalMs, maxWalBytes: config.wal.maxWalBytes }, log);
+  const checkpointer = new Checkpointer(db.sqlite, path.join(config.dataDir, DB_FILE), { intervalMs: config.wal.checkpointIntervalMs, restartWalBytes: config.wal.restartWalBytes, maxWalBytes: config.wal.maxWalBytes }, log);
   checkpointer.start();
   const store = new RelayStore(db, config.now);
   const t = config.throttle;

@@ -10,7 +10,7 @@ import {
 } from '../shared/index.ts';
 import { toB64 } from '../shared/crypto/bytes.ts';
 import type Database from 'better-sqlite3';
-import type { DB, OpenedDb } from './db.ts';
+import { SYNCHRONOUS_LEVEL, type DB, type OpenedDb } from './db.ts';
 
 type UserRow = Selectable<DB['users']>;
 type EnvelopeRow = Selectable<DB['envelopes']>;
@@ -61,6 +61,8 @@ export class RelayStore {
    * and an entry is filled only outside a transaction, so it never holds uncommitted rows.
    */
   private readonly memberCache = new Map<string, { ids: number[]; set: Set<number> }>();
+  /** Committed with `deferSync` and not yet fsynced, per conversation, in commit order (see markSynced). */
+  private readonly unsynced = new Map<string, number[]>();
 
   constructor(
     readonly db: OpenedDb,
@@ -333,20 +335,51 @@ export class RelayStore {
    * envelope's result or the error that refused it; throws (having stored nothing) only if the
    * commit itself fails.
    */
-  appendEnvelopes(batch: readonly NewEnvelope[]): (AppendResult | UmbraError)[] {
+  appendEnvelopes(batch: readonly NewEnvelope[], o: { deferSync?: boolean } = {}): (AppendResult | UmbraError)[] {
     const one = this.db.sqlite.transaction((e: NewEnvelope) => this.appendOne(e));
-    return this.db.sqlite
-      .transaction(() =>
-        batch.map((e) => {
-          try {
-            return one(e);
-          } catch (err) {
-            if (err instanceof UmbraError) return err;
-            throw err;
-          }
-        }),
-      )
-      .immediate();
+    if (o.deferSync) this.db.sqlite.pragma('synchronous = OFF');
+    let results: (AppendResult | UmbraError)[];
+    try {
+      results = this.db.sqlite
+        .transaction(() =>
+          batch.map((e) => {
+            try {
+              return one(e);
+            } catch (err) {
+              if (err instanceof UmbraError) return err;
+              throw err;
+            }
+          }),
+        )
+        .immediate();
+    } finally {
+      if (o.deferSync) this.db.sqlite.pragma(`synchronous = ${SYNCHRONOUS_LEVEL}`);
+    }
+    if (o.deferSync) {
+      batch.forEach((e, i) => {
+        const r = results[i]!;
+        if (r instanceof UmbraError || r.duplicate) return;
+        const list = this.unsynced.get(e.env.conv);
+        if (list) list.push(r.seq);
+        else this.unsynced.set(e.env.conv, [r.seq]);
+      });
+    }
+    return results;
+  }
+
+  /**
+   * The WAL is on disk up to here: these envelopes (appended with `deferSync`, oldest first) may now
+   * be read. Until then every read stops before the oldest of them, so nothing a power loss could
+   * take back is ever served.
+   */
+  markSynced(items: readonly { conv: string; seq: number }[]): void {
+    for (const { conv, seq } of items) {
+      const list = this.unsynced.get(conv);
+      if (!list) continue;
+      const at = list.indexOf(seq);
+      if (at >= 0) list.splice(at, 1);
+      if (list.length === 0) this.unsynced.delete(conv);
+    }
   }
 
   /** The body of an append; runs inside the caller's transaction or savepoint. */
@@ -466,12 +499,14 @@ export class RelayStore {
 
   private envelopeQuery(convId: string) {
     const now = this.now();
+    const firstUnsynced = this.unsynced.get(convId)?.[0] ?? Number.MAX_SAFE_INTEGER;
     return this.q
       .selectFrom('envelopes as e')
       .innerJoin('users as u', 'u.id', 'e.sender_id')
       .selectAll('e')
       .select('u.username as sender')
       .where('e.conv_id', '=', convId)
+      .where('e.seq', '<', firstUnsynced)
       .where((eb) => eb.or([eb('e.expires_at', 'is', null), eb('e.expires_at', '>', now)]));
   }
 }

@@ -8,8 +8,8 @@ export interface StartOptions {
   system: SystemName;
   /** Umbra: a fresh copy of the seeded template; ws-sqlite: an empty folder; raw-ws: unused. */
   dataDir: string;
-  /** Umbra only: sweeper settings (default: the relay's). */
-  sweep?: { intervalMs: number; batch: number };
+  /** Umbra only: sweeper settings (each one left out: the relay's). */
+  sweep?: { intervalMs: number; batch: number; maxBatchMs?: number };
   /** Umbra only: envelopes already past their expiry, inserted before the relay starts. */
   seedExpiredEnvelopes?: number;
 }

@@ -98,9 +98,9 @@ function presealFor(list: Scenario[]): number {
   for (const s of list) {
     if (!s.load) continue;
     const seconds = (s.load.warmupMs + s.load.timedMs) / 1000 + 0.5;
-    // The closed loop's need is bounded by the relay's speed, not the cap: 80 per connection
-    // (80,000 in A) covers 6,000 msg/s for 13 s; a sender that runs out is reported as exhausted.
-    const perConn = s.load.mode === 'rate' ? (s.load.ratePerSec / s.conns) * seconds * 1.2 + 4 : Math.min(80, UMBRA_SAT_CAP_PER_CONN * seconds + 4);
+    // The closed loop's need is bounded by the relay's speed, not the cap: 200 per connection
+    // (200,000 in A) covers 15,000 msg/s for 13 s; a sender that runs out is reported as exhausted.
+    const perConn = s.load.mode === 'rate' ? (s.load.ratePerSec / s.conns) * seconds * 1.2 + 4 : Math.min(200, UMBRA_SAT_CAP_PER_CONN * seconds + 4);
     most = Math.max(most, Math.ceil(perConn));
   }
   return most;
@@ -255,10 +255,14 @@ export interface RunLoadOptions {
   ratePerSec?: number;
   /** Umbra: already-expired envelopes inserted into the first room before the relay starts, so the sweeper has work. */
   seedExpiredEnvelopes?: number;
-  /** Umbra: the sweeper's interval and batch (default: the relay's). */
-  sweep?: { intervalMs: number; batch: number };
-  /** Runs once the connections are open and said hello, right before the load starts. */
-  beforeLoad?: (relay: RelayProc) => Promise<void>;
+  /** Umbra: the sweeper's interval, batch and batch time budget (default: the relay's). */
+  sweep?: { intervalMs: number; batch: number; maxBatchMs?: number };
+  /**
+   * Runs once the connections are open and said hello, right before the load starts.
+   * `relayReadyAt`: `performance.now()` when the relay answered that it was listening (its
+   * sweeper's interval starts then), so a scenario can place the load relative to the first sweep.
+   */
+  beforeLoad?: (relay: RelayProc, relayReadyAt: number) => Promise<void>;
   /** Runs alongside the load (e.g. to poll `relay.sweeperStats()`); awaited before the relay stops. */
   duringLoad?: (relay: RelayProc) => Promise<void>;
   log?: (line: string) => void;
@@ -288,10 +292,11 @@ export async function runLoad(opts: RunLoadOptions): Promise<RunLoadResult> {
   if (opts.sweep) startOpts.sweep = opts.sweep;
   if (opts.seedExpiredEnvelopes) startOpts.seedExpiredEnvelopes = opts.seedExpiredEnvelopes;
   const relay = await RelayProc.start(system, template, startOpts);
+  const relayReadyAt = performance.now();
   try {
     const connect = await pool.connect(system, relay.port);
     if (connect.failed) opts.log?.(`runLoad: ${connect.failed} connections failed: ${JSON.stringify(connect.errorKinds)}`);
-    await opts.beforeLoad?.(relay);
+    await opts.beforeLoad?.(relay, relayReadyAt);
     const during = opts.duringLoad?.(relay);
     const measured = await measuredLoad(pool, relay, { mode: 'rate', ratePerSec: rate, warmupMs, timedMs: opts.durationMs });
     await during;

@@ -22,6 +22,8 @@ import { FragmentGuard } from './fragment-guard.ts';
 
 interface Conn {
   ws: WebSocket;
+  /** The TCP socket under `ws`, corked while a turn's frames are written (see sendRaw). */
+  socket: Duplex;
   userId: number;
   username: string;
   sessionHash: Buffer;
@@ -38,6 +40,8 @@ export class Hub implements HubPort {
   private readonly wss: WebSocketServer;
   private readonly byUser = new Map<number, Set<Conn>>();
   private readonly perAddress = new Map<string, number>();
+  /** Connections whose sockets this turn corked, with the bytes written since; uncorked together once the turn's synchronous work is done. */
+  private readonly corked = new Map<Conn, number>();
   private readonly pinger: NodeJS.Timeout;
   /** Counters the operator can read (docs/PROTOCOL.md §Metrics). */
   readonly stats = { framesIn: 0, envelopesStored: 0, rejected: 0, slowReadersDropped: 0 };
@@ -52,9 +56,13 @@ export class Hub implements HubPort {
       clientTracking: false,
     });
     this.commits = new CommitQueue(
-      (batch) => s.store.appendEnvelopes(batch),
+      {
+        commit: (batch) => s.store.appendEnvelopes(batch, { deferSync: true }),
+        sync: (done) => s.store.db.syncWal(done),
+        synced: (items) => s.store.markSynced(items),
+      },
       s.config.limits.maxCommitBatch,
-      (err, size) => s.log.error({ event: 'commit_failed', message: err.message, envelopes: size }, 'a group commit failed; its senders were told to retry'),
+      (err, size) => s.log.error({ event: 'commit_failed', message: err.message, envelopes: size }, 'a group commit or its WAL sync failed; its senders were told to retry'),
       () => s.walGuard?.(),
     );
     this.pinger = setInterval(() => this.keepalive(), s.config.limits.pingIntervalMs);
@@ -89,6 +97,7 @@ export class Hub implements HubPort {
       this.perAddress.set(address, open + 1);
       const conn: Conn = {
         ws,
+        socket,
         userId: user.id,
         username: user.username,
         sessionHash,
@@ -250,13 +259,40 @@ export class Hub implements HubPort {
 
   private sendRaw(conn: Conn, frame: string): void {
     if (conn.ws.readyState !== conn.ws.OPEN) return;
-    if (conn.ws.bufferedAmount > this.s.config.limits.maxBufferedBytes) {
+    const max = this.s.config.limits.maxBufferedBytes;
+    // What this turn corked is not the reader's fault; what is left from earlier turns is.
+    const corkedNow = this.corked.get(conn) ?? 0;
+    if (conn.ws.bufferedAmount - corkedNow > max) {
       this.stats.slowReadersDropped++;
       this.s.log.warn({ event: 'ws_slow_reader' }, 'dropping a connection that does not read');
       conn.ws.terminate();
       return;
     }
+    // A group commit pushes many frames to the same socket in one turn: corking until the turn
+    // ends writes them with one system call instead of one each. Past `max` bytes in one turn,
+    // the socket is written at once so a turn never holds more than that per reader.
+    if (corkedNow === 0) {
+      if (this.corked.size === 0) process.nextTick(() => this.uncorkAll());
+      conn.socket.cork();
+    }
     conn.ws.send(frame);
+    const total = corkedNow + Buffer.byteLength(frame);
+    if (total > max) {
+      this.corked.delete(conn);
+      conn.socket.uncork();
+    } else this.corked.set(conn, total);
+  }
+
+  private uncorkAll(): void {
+    const conns = [...this.corked.keys()];
+    this.corked.clear();
+    for (const conn of conns) {
+      try {
+        conn.socket.uncork();
+      } catch (err) {
+        this.s.log.info({ event: 'ws_error', message: (err as Error).message }, 'socket error');
+      }
+    }
   }
 
   private sendError(conn: Conn, id: number | null, code: ErrorCode, message: string): void {

@@ -1,0 +1,219 @@
+// E-sweep: the relay deletes a backlog of already-expired envelopes while A-mid's traffic runs.
+// Runs alternate with A-mid alone on the same relay settings (alone, sweep; alone, sweep; ...),
+// so the cost of sweeping shows as the difference: event-loop stalls, delivery latency, CPU, WAL.
+import Database from 'better-sqlite3';
+import path from 'node:path';
+import { defaultConfig } from '../../server/config.ts';
+import { DB_FILE } from '../../server/db.ts';
+import type { SweeperStats } from '../../server/sweeper.ts';
+import type { RelayProc } from '../lib/relay-client.ts';
+import { fmt, median, runLoad, type RunLoadResult } from './traffic.ts';
+
+export interface ScenarioOptions {
+  quick: boolean;
+  log: (line: string) => void;
+}
+
+export interface ScenarioResult {
+  figures: Record<string, number | string | boolean>;
+  summary: Record<string, number>;
+}
+
+interface Sizes {
+  quick: boolean;
+  rows: number;
+  runs: number;
+  warmupMs: number;
+  /** The measured window: long enough to hold the whole sweep (about 6,000 rows/s under A-mid on a 2-core machine). */
+  windowMs: number;
+  /** The sweeper's settings: the relay's own, except a shorter interval in `--quick`. */
+  sweep: { intervalMs: number; batch: number; maxBatchMs: number };
+  /** How far into the measured window the first sweep starts. */
+  leadMs: number;
+}
+
+function sizes(quick: boolean): Sizes {
+  const relay = defaultConfig().sweep;
+  return quick
+    ? { quick, rows: 20_000, runs: 1, warmupMs: 500, windowMs: 2_500, sweep: { ...relay, intervalMs: 1_000 }, leadMs: 200 }
+    : { quick, rows: 1_000_000, runs: 3, warmupMs: 1_000, windowMs: 240_000, sweep: { ...relay }, leadMs: 500 };
+}
+
+/** The load starts this long after the measured window is due to open (traffic.ts resets the relay's counters at warm-up + 100 ms). */
+const RESET_AFTER_WARMUP_MS = 100;
+const POLL_MS = 100;
+
+interface RunRecord {
+  run: number;
+  kind: 'alone' | 'sweep';
+  result: RunLoadResult;
+  /** The sweep that deleted the seeded rows, as first seen finished; null if it did not finish in the window. */
+  sweep: SweeperStats | null;
+  /** When the sweep started, in ms after the measured window opened (negative: before it). */
+  sweepStartInWindowMs: number;
+  /** The load started later than planned (connecting took too long), so the first sweep began before the window. */
+  late: boolean;
+  figures: Record<string, number>;
+}
+
+export async function runSweep(opts: ScenarioOptions): Promise<ScenarioResult> {
+  const { quick, log } = opts;
+  const z = sizes(quick);
+  log(
+    `## E-sweep: ${z.rows.toLocaleString('en-US')} expired envelopes swept under A-mid (sweep every ${z.sweep.intervalMs} ms, ` +
+      `batches of up to ${z.sweep.batch} rows and ${z.sweep.maxBatchMs} ms; ${z.windowMs / 1000} s window), against A-mid alone`,
+  );
+  const records: RunRecord[] = [];
+  for (let run = 1; run <= z.runs; run++) {
+    for (const kind of ['alone', 'sweep'] as const) {
+      const rec = await runOne(z, run, kind, log);
+      records.push(rec);
+      log(
+        `E-sweep run ${run} ${kind.padEnd(5)} ` +
+          Object.entries(rec.figures)
+            .map(([k, v]) => `${k}=${fmt(v)}`)
+            .join(' ') +
+          (rec.result.load.generatorBound ? ` GENERATOR-BOUND elu=${rec.result.load.elu.join('/')}` : '') +
+          (rec.result.load.errors ? ` errorKinds=${JSON.stringify(rec.result.load.errorKinds)}` : '') +
+          (rec.late ? ' LATE: the sweep started before the window' : ''),
+      );
+      if (kind === 'sweep' && !rec.sweep) log(`E-sweep run ${run}: the sweep did NOT finish inside the ${z.windowMs / 1000} s window`);
+    }
+  }
+
+  const med = (kind: RunRecord['kind'], key: string) => median(records.filter((r) => r.kind === kind).map((r) => r.figures[key] ?? NaN));
+  const sweeps = records.filter((r) => r.kind === 'sweep');
+  const finished = sweeps.every((r) => r.sweep !== null);
+  const figures: ScenarioResult['figures'] = {
+    expired_envelopes: z.rows,
+    runs: z.runs,
+    window_ms: z.windowMs,
+    sweep_interval_ms: z.sweep.intervalMs,
+    sweep_batch: z.sweep.batch,
+    sweep_max_batch_ms: z.sweep.maxBatchMs,
+    sweep_finished_in_window: finished,
+    sweep_started_in_window: sweeps.every((r) => !r.late && r.sweepStartInWindowMs >= 0),
+    sweep_total_ms: med('sweep', 'sweep_total_ms'),
+    rows_swept: med('sweep', 'rows_swept'),
+    sweep_rows_per_s: med('sweep', 'sweep_rows_per_s'),
+    sweep_longest_batch_ms: med('sweep', 'longest_batch_ms'),
+    sweep_settled_batch_rows: med('sweep', 'settled_batch_rows'),
+    eld_max_ms_sweep: med('sweep', 'eld_max_ms'),
+    eld_max_ms_alone: med('alone', 'eld_max_ms'),
+    eld_p99_ms_sweep: med('sweep', 'eld_p99_ms'),
+    eld_p99_ms_alone: med('alone', 'eld_p99_ms'),
+    p50_ms_sweep: med('sweep', 'p50_ms'),
+    p50_ms_alone: med('alone', 'p50_ms'),
+    p99_ms_sweep: med('sweep', 'p99_ms'),
+    p99_ms_alone: med('alone', 'p99_ms'),
+    max_ms_sweep: med('sweep', 'max_ms'),
+    max_ms_alone: med('alone', 'max_ms'),
+    delivered_per_s_sweep: med('sweep', 'delivered_per_s'),
+    delivered_per_s_alone: med('alone', 'delivered_per_s'),
+    relay_cpu_ms_per_s_sweep: med('sweep', 'relay_cpu_ms_per_s'),
+    relay_cpu_ms_per_s_alone: med('alone', 'relay_cpu_ms_per_s'),
+    wal_max_bytes_sweep: med('sweep', 'wal_max_bytes'),
+    wal_max_bytes_alone: med('alone', 'wal_max_bytes'),
+    errors_sweep: med('sweep', 'errors'),
+    errors_alone: med('alone', 'errors'),
+    generator_bound: records.some((r) => r.result.load.generatorBound),
+  };
+  if (!finished) log(`**E-sweep:** in ${sweeps.filter((r) => !r.sweep).length} of ${sweeps.length} runs the sweep did not finish inside the window; its figures cover only part of it`);
+  return {
+    figures,
+    summary: {
+      e_sweep_max_stall_ms: med('sweep', 'eld_max_ms'),
+      e_sweep_total_ms: med('sweep', 'sweep_total_ms'),
+      e_sweep_baseline_max_stall_ms: med('alone', 'eld_max_ms'),
+      e_sweep_wal_max_bytes: med('sweep', 'wal_max_bytes'),
+    },
+  };
+}
+
+/**
+ * One relay under A-mid, with (`sweep`) or without (`alone`) the expired rows; the sweeper runs with
+ * the same settings in both. The load is placed so that the first sweep starts `leadMs` into the
+ * measured window, and the window is watched until the sweep reports all rows deleted.
+ */
+async function runOne(z: Sizes, run: number, kind: RunRecord['kind'], log: (line: string) => void): Promise<RunRecord> {
+  let late = false;
+  let windowOpensAt = 0;
+  let windowEndsAt = 0;
+  let done: SweeperStats | null = null;
+  let leftAtEnd = NaN;
+  const beforeLoad = async (_relay: RelayProc, relayReadyAt: number) => {
+    const loadAt = relayReadyAt + z.sweep.intervalMs - z.leadMs - RESET_AFTER_WARMUP_MS - z.warmupMs;
+    const wait = loadAt - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    else late = true;
+  };
+  const duringLoad = async (relay: RelayProc) => {
+    windowOpensAt = Date.now() + z.warmupMs + RESET_AFTER_WARMUP_MS;
+    windowEndsAt = windowOpensAt + z.windowMs;
+    if (kind === 'alone') return;
+    while (Date.now() < windowEndsAt) {
+      await new Promise((r) => setTimeout(r, POLL_MS));
+      const s = await relay.sweeperStats();
+      if (s && s.swept >= z.rows) {
+        done = s;
+        return;
+      }
+    }
+    // Unfinished: the sweeper counts only whole sweeps, so count what is left in the file itself.
+    leftAtEnd = expiredLeft(relay.dataDir);
+  };
+  const result = await runLoad({
+    quick: z.quick,
+    durationMs: z.windowMs,
+    warmupMs: z.warmupMs,
+    sweep: z.sweep,
+    ...(kind === 'sweep' ? { seedExpiredEnvelopes: z.rows } : {}),
+    beforeLoad,
+    duringLoad,
+    log,
+  });
+  const sweep = done as SweeperStats | null;
+  const { load, relay } = result;
+  const figures: Record<string, number> = {
+    p50_ms: load.p50Ms,
+    p99_ms: load.p99Ms,
+    max_ms: load.maxMs,
+    delivered_per_s: load.deliveredPerSec,
+    errors: load.errors,
+    eld_max_ms: relay.eld.maxMs,
+    eld_p99_ms: relay.eld.p99Ms,
+    relay_cpu_ms_per_s: ((relay.cpuUserMs + relay.cpuSystemMs) / relay.wallMs) * 1000,
+    wal_max_bytes: relay.walMaxBytes,
+  };
+  let sweepStartInWindowMs = NaN;
+  if (kind === 'sweep') {
+    const last = sweep ?? result.sweeper;
+    figures.rows_swept = sweep ? sweep.swept : z.rows - leftAtEnd;
+    if (sweep) {
+      // The one sweep that found the backlog ran it to the end (the sweeper loops until a batch comes back short).
+      const s: SweeperStats = sweep;
+      const startedAt = (s.lastSweepAt ?? NaN) - s.lastSweepMs;
+      sweepStartInWindowMs = startedAt - windowOpensAt;
+      figures.sweep_total_ms = s.lastSweepDeleted === s.swept ? s.lastSweepMs : NaN;
+      figures.sweep_rows_per_s = (s.swept / s.lastSweepMs) * 1000;
+      figures.sweep_start_in_window_ms = sweepStartInWindowMs;
+    } else {
+      figures.sweep_total_ms = NaN;
+      // A lower bound on the rate: the sweep started in the window (unless late) and is still running.
+      figures.sweep_rows_per_s = (figures.rows_swept / (z.windowMs - z.leadMs)) * 1000;
+    }
+    figures.longest_batch_ms = last?.longestBatchMs ?? NaN;
+    figures.settled_batch_rows = last?.batchSize ?? NaN;
+  }
+  return { run, kind, result, sweep, sweepStartInWindowMs, late, figures };
+}
+
+/** Expired envelopes still in the relay's file, read on a connection of its own (one indexed count). */
+function expiredLeft(dataDir: string): number {
+  const db = new Database(path.join(dataDir, DB_FILE), { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare('select count(*) as n from envelopes where expires_at <= ?').get(Date.now()) as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
