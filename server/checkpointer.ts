@@ -1,9 +1,12 @@
-// WAL checkpoints off the delivery path. SQLite's automatic checkpoint runs inside whichever commit
-// crosses the threshold, copying megabytes and syncing the database file while every sender waits;
-// here a worker thread with its own connection copies WAL frames back continuously (PASSIVE, which
-// never blocks writers), and the relay's connection has its automatic checkpoint turned off.
-// The WAL stays bounded: if it still passes `maxWalBytes` (the thread fell behind or died), the
-// relay checkpoints on its own connection and says so in the log (docs/PROTOCOL.md §Storage).
+// WAL checkpoints off the delivery path (docs/PROTOCOL.md §Delivery, Checkpoints). SQLite's
+// automatic checkpoint runs inside whichever commit crosses the threshold, copying megabytes and
+// syncing the database file while every sender waits. Here the relay's connection has it turned
+// off; a worker thread with its own connection copies WAL frames back continuously (PASSIVE,
+// which never blocks writers). The WAL only starts over when a checkpoint has copied every frame
+// and no commit came in between, which a busy relay rarely allows, so past `restartWalBytes` the
+// relay takes over for a moment: the thread catches up and holds still, and the relay, the only
+// writer, runs RESTART (or TRUNCATE after a sweep) on its own connection with just the last few
+// frames left to copy, then lets the thread go on.
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
@@ -13,7 +16,7 @@ import type { Logger } from './log.ts';
 export interface CheckpointOptions {
   /** How often the thread copies WAL frames back (ms). */
   intervalMs: number;
-  /** The WAL size past which the thread restarts the WAL from its beginning. */
+  /** WAL frames (bytes) past which the relay starts the WAL over from its beginning. */
   restartWalBytes: number;
   /** The WAL size past which the relay checkpoints on its own connection (the thread fell behind). */
   maxWalBytes: number;
@@ -28,7 +31,7 @@ export interface CheckpointResult {
 export interface CheckpointStats {
   /** Passive checkpoints the thread ran. */
   passive: number;
-  /** Times the thread restarted the WAL because it passed `restartWalBytes`. */
+  /** Times the relay started the WAL over (past `restartWalBytes`, or after a sweep). */
   restarts: number;
   /** Checkpoints the relay had to run on its own connection because the WAL passed its bound. */
   forced: number;
@@ -36,58 +39,61 @@ export interface CheckpointStats {
   maxWalBytes: number;
   /** False once the thread has failed; the bound check then keeps the WAL in check alone. */
   threadAlive: boolean;
+  /** The longest the relay's event loop spent on a take-over checkpoint (ms). */
+  longestHandoffMs: number;
 }
 
 // The worker's code, evaluated as CommonJS so it runs the same from TypeScript sources (tests) and
 // from the build. It only ever runs checkpoints; it never reads or writes a row.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const fs = require('node:fs');
 const Database = require(workerData.driver);
 const db = new Database(workerData.file, { fileMustExist: true });
-db.pragma('busy_timeout = 5000');
-// Checkpoints sync the database file before the WAL may start over (the relay's group commits write with synchronous = OFF and sync the WAL themselves).
+// Checkpoints sync the database file before the WAL may start over (the relay's group commits
+// write with synchronous = OFF and sync the WAL themselves).
 db.pragma('synchronous = FULL');
-const checkpoint = (mode) => db.pragma('wal_checkpoint(' + mode + ')')[0];
-// Bytes per WAL frame: a page and its 24-byte header.
-const frameBytes = db.pragma('page_size', { simple: true }) + 24;
-// The WAL starts over from its beginning only when a commit finds every frame copied back, so
-// while the relay is writing, copy again at once until caught up; then rest for the interval.
+const passive = () => db.pragma('wal_checkpoint(PASSIVE)')[0];
 let timer = null;
-let stopped = false;
+let held = false;
 const step = () => {
   timer = null;
-  if (stopped) return;
-  let again = false;
+  if (held) return;
+  let behind = false;
   try {
-    const r = checkpoint('PASSIVE');
-    parentPort.postMessage({ t: 'passive' });
-    // Past the soft bound, RESTART: it waits for the frames still being written, copies them
-    // (few, the passive run just copied the rest) and makes the next commit start the WAL over.
-    if (r.log * frameBytes > workerData.restartWalBytes) {
-      const x = checkpoint('RESTART');
-      parentPort.postMessage({ t: 'restart' });
-      again = x.busy !== 0;
-    } else again = r.log > r.checkpointed;
+    const r = passive();
+    behind = r.log > r.checkpointed;
+    parentPort.postMessage({ t: 'passive', result: r });
+  } catch (err) {
+    parentPort.postMessage({ t: 'failed', message: String(err && err.message) });
   }
-  catch (err) { parentPort.postMessage({ t: 'failed', message: String(err && err.message) }); }
   // While behind, go again almost at once; otherwise rest for the interval.
-  timer = setTimeout(step, again ? 1 : workerData.intervalMs);
+  timer = setTimeout(step, behind ? 1 : workerData.intervalMs);
 };
 timer = setTimeout(step, workerData.intervalMs);
 parentPort.on('message', (m) => {
-  if (m.t === 'stop') { stopped = true; clearTimeout(timer); db.close(); parentPort.close(); return; }
-  try { checkpoint('PASSIVE'); parentPort.postMessage({ t: 'done', id: m.id, result: checkpoint(m.mode) }); }
-  catch (err) { parentPort.postMessage({ t: 'done', id: m.id, error: String(err && err.message) }); }
+  if (m.t === 'stop') { clearTimeout(timer); db.close(); parentPort.close(); return; }
+  if (m.t === 'hold') {
+    // Catch up once more, then stay out of the way while the relay finishes the checkpoint.
+    held = true;
+    clearTimeout(timer);
+    try { parentPort.postMessage({ t: 'held', id: m.id, result: passive() }); }
+    catch (err) { parentPort.postMessage({ t: 'held', id: m.id, error: String(err && err.message) }); }
+    return;
+  }
+  if (m.t === 'release') { held = false; clearTimeout(timer); timer = setTimeout(step, workerData.intervalMs); }
 });
 `;
 
 export class Checkpointer {
-  readonly stats: CheckpointStats = { passive: 0, restarts: 0, forced: 0, maxWalBytes: 0, threadAlive: false };
+  readonly stats: CheckpointStats = { passive: 0, restarts: 0, forced: 0, maxWalBytes: 0, threadAlive: false, longestHandoffMs: 0 };
   private worker: Worker | null = null;
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve(r: CheckpointResult): void; reject(e: Error): void }>();
   private lastCheckAt = 0;
+  /** Frames in the WAL at the thread's last checkpoint. */
+  private walFrames = 0;
+  private frameBytes = 4096 + 24;
+  private handoff: Promise<CheckpointResult> | null = null;
   private readonly walFile: string;
 
   constructor(
@@ -105,18 +111,20 @@ export class Checkpointer {
   /** Turns off the relay connection's automatic checkpoint and starts the thread. */
   start(): void {
     this.sqlite.pragma('wal_autocheckpoint = 0');
-    // After the WAL restarts from its beginning, SQLite truncates the file down to this size.
+    // After the WAL starts over, SQLite trims the file down to this size at the next commit.
     this.sqlite.pragma(`journal_size_limit = ${this.o.restartWalBytes}`);
+    this.frameBytes = Number(this.sqlite.pragma('page_size', { simple: true })) + 24;
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     // execArgv: [] keeps the process's own flags (say --input-type=module) from changing how the
     // CommonJS source above is read.
-    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { driver, file: this.file, intervalMs: this.o.intervalMs, restartWalBytes: this.o.restartWalBytes } });
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { driver, file: this.file, intervalMs: this.o.intervalMs } });
     worker.unref();
     worker.on('message', (m: { t: string; id?: number; result?: CheckpointResult; error?: string; message?: string }) => {
-      if (m.t === 'passive') this.stats.passive++;
-      else if (m.t === 'restart') this.stats.restarts++;
-      else if (m.t === 'failed') this.log.warn({ event: 'checkpoint_failed', message: m.message }, 'background checkpoint failed');
-      else if (m.t === 'done' && m.id !== undefined) {
+      if (m.t === 'passive') {
+        this.stats.passive++;
+        if (m.result) this.walFrames = m.result.log;
+      } else if (m.t === 'failed') this.log.warn({ event: 'checkpoint_failed', message: m.message }, 'background checkpoint failed');
+      else if (m.t === 'held' && m.id !== undefined) {
         const w = this.waiting.get(m.id);
         this.waiting.delete(m.id);
         if (m.error !== undefined) w?.reject(new Error(m.error));
@@ -134,43 +142,80 @@ export class Checkpointer {
 
   /**
    * Copies every frame back and empties the WAL file (after a sweep, so deleted ciphertext is not
-   * left in it). Runs in the thread; if the thread is gone, on the relay's connection.
+   * left in it).
    */
-  async truncate(): Promise<CheckpointResult> {
-    if (!this.worker) return this.onMain('TRUNCATE');
-    const id = this.nextId++;
-    const done = new Promise<CheckpointResult>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
-    this.worker.postMessage({ t: 'checkpoint', id, mode: 'TRUNCATE' });
-    try {
-      return await done;
-    } catch (err) {
-      if (!this.sqlite.open) throw err;
-      return this.onMain('TRUNCATE');
-    }
+  truncate(): Promise<CheckpointResult> {
+    return this.takeOver('TRUNCATE');
   }
 
   /**
-   * The bound: called after every commit, looks at the WAL's size at most every 50 ms, and
-   * checkpoints on the relay's connection if it passed `maxWalBytes`.
+   * Called after every commit; at most every 50 ms it looks at the WAL. Past `restartWalBytes` of
+   * frames the WAL is started over (a short take-over); past `maxWalBytes` on disk with no thread
+   * to help, the relay checkpoints alone and logs it.
    */
   guard(): void {
     const now = performance.now();
-    if (now - this.lastCheckAt < 50) return;
+    if (now - this.lastCheckAt < 50 || this.handoff) return;
     this.lastCheckAt = now;
-    let size: number;
+    let size = 0;
     try {
       size = fs.statSync(this.walFile).size;
     } catch {
       return;
     }
     if (size > this.stats.maxWalBytes) this.stats.maxWalBytes = size;
+    if (this.worker) {
+      // The file only shrinks at the first commit after a restart (journal_size_limit), so its
+      // size is current where the thread's frame count may be a checkpoint old.
+      if (Math.max(size, this.walFrames * this.frameBytes) > this.o.restartWalBytes) void this.takeOver('RESTART').catch(() => {});
+      return;
+    }
     if (size <= this.o.maxWalBytes) return;
     this.stats.forced++;
     const r = this.onMain('RESTART');
     this.log.warn({ event: 'wal_bound', walBytes: size, busy: r.busy }, 'the WAL passed its bound; checkpointed on the relay connection');
   }
 
+  /** The thread catches up and holds still; the relay runs `mode` on its own connection; the thread goes on. */
+  private takeOver(mode: 'RESTART' | 'TRUNCATE'): Promise<CheckpointResult> {
+    const run = async (): Promise<CheckpointResult> => {
+      const worker = this.worker;
+      if (!worker) return this.onMain(mode);
+      const id = this.nextId++;
+      const held = new Promise<CheckpointResult>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+      worker.postMessage({ t: 'hold', id });
+      try {
+        await held;
+      } catch (err) {
+        if (!this.sqlite.open) throw err;
+      }
+      try {
+        if (!this.sqlite.open) throw new Error('the relay is shutting down');
+        const t0 = performance.now();
+        const r = this.onMain(mode);
+        const ms = performance.now() - t0;
+        if (ms > this.stats.longestHandoffMs) this.stats.longestHandoffMs = ms;
+        if (r.busy === 0) {
+          this.stats.restarts++;
+          this.walFrames = 0;
+        }
+        return r;
+      } finally {
+        this.worker?.postMessage({ t: 'release' });
+      }
+    };
+    // One take-over at a time; a TRUNCATE asked for during a RESTART runs after it.
+    const previous = this.handoff ?? Promise.resolve(null);
+    const next = previous.catch(() => null).then(run);
+    this.handoff = next;
+    void next.finally(() => {
+      if (this.handoff === next) this.handoff = null;
+    }).catch(() => {});
+    return next;
+  }
+
   async stop(): Promise<void> {
+    await this.handoff?.catch(() => {});
     const worker = this.worker;
     if (!worker) return;
     this.worker = null;

@@ -71,7 +71,8 @@ export class Sweeper {
     const started = performance.now();
     let deleted = 0;
     const s = this.stats;
-    if (s.batchSize === 0) s.batchSize = this.o.batch;
+    // Start small: the first batch of a backlog must not stall delivery either.
+    if (s.batchSize === 0) s.batchSize = Math.min(this.o.batch, 128);
     for (;;) {
       if (this.stopped) break;
       const size = s.batchSize;

@@ -35,7 +35,7 @@ interface Sizes {
 function sizes(quick: boolean): Sizes {
   const relay = defaultConfig().sweep;
   return quick
-    ? { quick, rows: 20_000, runs: 1, warmupMs: 500, windowMs: 2_500, sweep: { ...relay, intervalMs: 1_000 }, leadMs: 200 }
+    ? { quick, rows: 20_000, runs: 1, warmupMs: 500, windowMs: 2_000, sweep: { ...relay, intervalMs: 1_000 }, leadMs: 200 }
     : { quick, rows: 1_000_000, runs: 3, warmupMs: 1_000, windowMs: 240_000, sweep: { ...relay }, leadMs: 500 };
 }
 

@@ -460,7 +460,7 @@ describe('the WAL and the checkpoint thread', () => {
     console.log(
       `wal: ${acks.length} envelopes (${(written / 2 ** 20).toFixed(1)} MiB) in 3 s, largest batch ${stats.commits.maxBatch}; ` +
         `WAL at most ${(maxWal / 2 ** 20).toFixed(2)} MiB (relay saw ${(stats.checkpoint.maxWalBytes / 2 ** 20).toFixed(2)}), ` +
-        `${stats.checkpoint.passive} passive, ${stats.checkpoint.restarts} restarts, ${stats.checkpoint.forced} forced checkpoints`,
+        `${stats.checkpoint.passive} passive, ${stats.checkpoint.restarts} restarts, ${stats.checkpoint.forced} forced checkpoints, longest take-over ${stats.checkpoint.longestHandoffMs?.toFixed(1)} ms`,
     );
     const guardSaw = child.stderr().split('\n').filter((l) => l.includes('"wal_bound"')).map((l) => JSON.parse(l) as { walBytes: number; busy: number });
     const seen = guardSaw.map((g) => `${(g.walBytes / 2 ** 20).toFixed(2)}${g.busy ? ' (busy)' : ''}`).join(', ');
