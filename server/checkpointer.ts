@@ -41,6 +41,8 @@ export interface CheckpointStats {
   threadAlive: boolean;
   /** The longest the relay's event loop spent on a take-over checkpoint (ms). */
   longestHandoffMs: number;
+  /** The longest group commits were held back so the WAL could start over (ms). */
+  longestPauseMs: number;
 }
 
 // The worker's code, evaluated as CommonJS so it runs the same from TypeScript sources (tests) and
@@ -85,7 +87,7 @@ parentPort.on('message', (m) => {
 `;
 
 export class Checkpointer {
-  readonly stats: CheckpointStats = { passive: 0, restarts: 0, forced: 0, maxWalBytes: 0, threadAlive: false, longestHandoffMs: 0 };
+  readonly stats: CheckpointStats = { passive: 0, restarts: 0, forced: 0, maxWalBytes: 0, threadAlive: false, longestHandoffMs: 0, longestPauseMs: 0 };
   private worker: Worker | null = null;
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve(r: CheckpointResult): void; reject(e: Error): void }>();
@@ -94,6 +96,7 @@ export class Checkpointer {
   private walFrames = 0;
   private frameBytes = 4096 + 24;
   private handoff: Promise<CheckpointResult> | null = null;
+  private gate: { pause(): void; resume(): void } | null = null;
   private readonly walFile: string;
 
   constructor(
@@ -140,6 +143,11 @@ export class Checkpointer {
     this.stats.threadAlive = true;
   }
 
+  /** Lets the checkpointer hold the relay's group commits back for a moment (Hub.commits). */
+  setWriterGate(gate: { pause(): void; resume(): void }): void {
+    this.gate = gate;
+  }
+
   /**
    * Copies every frame back and empties the WAL file (after a sweep, so deleted ciphertext is not
    * left in it).
@@ -164,16 +172,53 @@ export class Checkpointer {
       return;
     }
     if (size > this.stats.maxWalBytes) this.stats.maxWalBytes = size;
-    if (this.worker) {
+    if (this.worker && size <= this.o.maxWalBytes) {
       // The file only shrinks at the first commit after a restart (journal_size_limit), so its
       // size is current where the thread's frame count may be a checkpoint old.
-      if (Math.max(size, this.walFrames * this.frameBytes) > this.o.restartWalBytes) void this.takeOver('RESTART').catch(() => {});
+      if (Math.max(size, this.walFrames * this.frameBytes) > this.o.restartWalBytes) void this.handOver();
+      return;
+    }
+    if (this.worker) {
+      void this.takeOver('RESTART').catch(() => {});
       return;
     }
     if (size <= this.o.maxWalBytes) return;
     this.stats.forced++;
     const r = this.onMain('RESTART');
     this.log.warn({ event: 'wal_bound', walBytes: size, busy: r.busy }, 'the WAL passed its bound; checkpointed on the relay connection');
+  }
+
+  /**
+   * The cheap way to start the WAL over: group commits pause (the event loop does not), the thread
+   * copies every frame back, and the relay's next commit finds the WAL fully copied and starts it
+   * from the beginning by itself. Costs delivery only the thread's last checkpoint.
+   */
+  private handOver(): Promise<unknown> {
+    const gate = this.gate;
+    if (!gate) return this.takeOver('RESTART').catch(() => {});
+    const run = async (): Promise<CheckpointResult> => {
+      const worker = this.worker;
+      if (!worker) return { busy: 0, log: 0, checkpointed: 0 };
+      const id = this.nextId++;
+      const held = new Promise<CheckpointResult>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+      const t0 = performance.now();
+      gate.pause();
+      worker.postMessage({ t: 'hold', id });
+      try {
+        const r = await held;
+        if (r.log === r.checkpointed) {
+          this.stats.restarts++;
+          this.walFrames = 0;
+        }
+        return r;
+      } finally {
+        gate.resume();
+        const ms = performance.now() - t0;
+        if (ms > this.stats.longestPauseMs) this.stats.longestPauseMs = ms;
+        this.worker?.postMessage({ t: 'release' });
+      }
+    };
+    return this.serialise(run).catch(() => {});
   }
 
   /** The thread catches up and holds still; the relay runs `mode` on its own connection; the thread goes on. */
@@ -204,7 +249,11 @@ export class Checkpointer {
         this.worker?.postMessage({ t: 'release' });
       }
     };
-    // One take-over at a time; a TRUNCATE asked for during a RESTART runs after it.
+    return this.serialise(run);
+  }
+
+  /** One take-over at a time; a TRUNCATE asked for during a RESTART runs after it. */
+  private serialise(run: () => Promise<CheckpointResult>): Promise<CheckpointResult> {
     const previous = this.handoff ?? Promise.resolve(null);
     const next = previous.catch(() => null).then(run);
     this.handoff = next;

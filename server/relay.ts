@@ -61,6 +61,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
   };
   const hub = new Hub(services);
   services.hub = hub;
+  checkpointer.setWriterGate(hub.commits);
 
   const app = createApp(services);
   const { headersTimeoutMs, requestTimeoutMs } = config.limits;

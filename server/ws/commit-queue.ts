@@ -48,6 +48,7 @@ export class CommitQueue {
   private scheduled = false;
   private syncing = false;
   private awaitingSync: Committed[] = [];
+  private paused = false;
   readonly stats: CommitQueueStats = { commits: 0, envelopes: 0, maxBatch: 0, failedCommits: 0, syncs: 0 };
 
   /**
@@ -73,9 +74,27 @@ export class CommitQueue {
     }
   }
 
-  /** Commits everything queued now; called by the scheduler, and by close() so nothing waits forever. */
-  flush(): void {
+  /**
+   * Holds commits back (envelopes keep queueing, the event loop keeps running) until `resume`:
+   * the checkpointer uses it so the WAL can start over at the next commit (server/checkpointer.ts).
+   */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (this.queue.length && !this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Commits everything queued now; called by the scheduler, and by close() (with `force`) so nothing waits forever. */
+  flush(force = false): void {
     this.scheduled = false;
+    if (this.paused && !force) return;
     while (this.queue.length) {
       const chunk = this.queue.splice(0, this.maxBatch);
       try {

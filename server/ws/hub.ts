@@ -86,28 +86,33 @@ export class Hub implements HubPort {
       return reject(socket, 'unauthorized', 'log in first');
     }
     const address = req.socket.remoteAddress ?? 'unknown';
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const guard = new FragmentGuard(this.s.config.limits.maxFragments, () => ws.close(CLOSE.tooBig, 'too many fragments'));
-      socket.prependListener('data', (chunk: Buffer) => guard.push(chunk));
-      const open = this.perAddress.get(address) ?? 0;
-      if (open >= this.s.config.limits.maxConnectionsPerAddress) {
-        ws.close(CLOSE.policy, 'too many connections from this address');
-        return;
-      }
-      this.perAddress.set(address, open + 1);
-      const conn: Conn = {
-        ws,
-        socket,
-        userId: user.id,
-        username: user.username,
-        sessionHash,
-        address,
-        tokens: this.s.config.limits.frameBurst,
-        refilledAt: Date.now(),
-        alive: true,
-        ready: false,
-      };
-      this.attach(conn);
+    const userId = user.id;
+    const username = user.username;
+    // accept() holds only what a connection keeps; closures made here would keep this whole
+    // scope (the user's row with its vault, the request) alive as long as the socket.
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, userId, username, sessionHash, address));
+  }
+
+  private accept(ws: WebSocket, socket: Duplex, userId: number, username: string, sessionHash: Buffer, address: string): void {
+    const guard = new FragmentGuard(this.s.config.limits.maxFragments, () => ws.close(CLOSE.tooBig, 'too many fragments'));
+    socket.prependListener('data', (chunk: Buffer) => guard.push(chunk));
+    const open = this.perAddress.get(address) ?? 0;
+    if (open >= this.s.config.limits.maxConnectionsPerAddress) {
+      ws.close(CLOSE.policy, 'too many connections from this address');
+      return;
+    }
+    this.perAddress.set(address, open + 1);
+    this.attach({
+      ws,
+      socket,
+      userId,
+      username,
+      sessionHash,
+      address,
+      tokens: this.s.config.limits.frameBurst,
+      refilledAt: Date.now(),
+      alive: true,
+      ready: false,
     });
   }
 
@@ -329,7 +334,7 @@ export class Hub implements HubPort {
 
   close(): void {
     clearInterval(this.pinger);
-    this.commits.flush();
+    this.commits.flush(true);
     for (const set of this.byUser.values()) for (const conn of set) conn.ws.close(CLOSE.goingAway, 'relay shutting down');
     this.wss.close();
   }
