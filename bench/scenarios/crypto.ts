@@ -53,16 +53,7 @@ import {
 import { sealRekey } from '../../client/sdk/room-changes.ts';
 // Only for the prototype of a faster nonce below; everything else goes through shared/index.ts.
 import { sodium } from '../../shared/crypto/sodium.ts';
-
-export interface ScenarioOptions {
-  quick: boolean;
-  log: (line: string) => void;
-}
-
-export interface ScenarioResult {
-  figures: Record<string, number | string | boolean>;
-  summary: Record<string, number>;
-}
+import type { ScenarioOptions, ScenarioResult } from '../lib/scenario.ts';
 
 /** Members of the large room: the owner and 999 others, so a removal leaves 999 to rekey for. */
 const ROOM_SIZE = LIMITS.maxMembers;

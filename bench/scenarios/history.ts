@@ -42,16 +42,7 @@ import {
 } from '../../shared/index.ts';
 import { fromWire } from '../../client/sdk/timeline.ts';
 import { benchTmp } from '../lib/seed.ts';
-
-export interface ScenarioOptions {
-  quick: boolean;
-  log: (line: string) => void;
-}
-
-export interface ScenarioResult {
-  figures: Record<string, number | string | boolean>;
-  summary: Record<string, number>;
-}
+import type { ScenarioOptions, ScenarioResult } from '../lib/scenario.ts';
 
 /** Missed messages a resuming client fetches. */
 const MISSED = 10_000;

@@ -8,16 +8,7 @@ import { DB_FILE } from '../../server/db.ts';
 import type { SweeperStats } from '../../server/sweeper.ts';
 import type { RelayProc } from '../lib/relay-client.ts';
 import { fmt, median, runLoad, type RunLoadResult } from './traffic.ts';
-
-export interface ScenarioOptions {
-  quick: boolean;
-  log: (line: string) => void;
-}
-
-export interface ScenarioResult {
-  figures: Record<string, number | string | boolean>;
-  summary: Record<string, number>;
-}
+import type { ScenarioOptions, ScenarioResult } from '../lib/scenario.ts';
 
 interface Sizes {
   quick: boolean;

@@ -1,0 +1,11 @@
+// What the runner passes to a scenario module and gets back (bench/run.ts loads them by name).
+
+export interface ScenarioOptions {
+  quick: boolean;
+  log: (line: string) => void;
+}
+
+export interface ScenarioResult {
+  figures: Record<string, number | string | boolean>;
+  summary: Record<string, number>;
+}
