@@ -314,24 +314,11 @@ export class RelayStore {
   // ---- envelopes -------------------------------------------------------------------------
 
   /**
-   * Stores an envelope with the next sequence number, durably, in one transaction. A retry with
-   * the same client message id and ciphertext returns the first result; a different ciphertext
-   * under a used id is `duplicate_message`.
-   */
-  appendEnvelope(
-    env: EnvelopeWire,
-    senderId: number,
-    ct: Uint8Array,
-    sig: Uint8Array,
-    rosterHash: Uint8Array,
-    opens: readonly number[] = [],
-  ): AppendResult {
-    return this.db.sqlite.transaction(() => this.appendOne({ env, senderId, ct, sig, rosterHash, opens })).immediate();
-  }
-
-  /**
-   * Group commit: stores every envelope of `batch` in one transaction (one fsync), each inside its
-   * own savepoint so a refused envelope leaves the others standing. Returns, in order, each
+   * Stores every envelope of `batch` with the next sequence numbers in one transaction, each inside
+   * its own savepoint so a refused envelope leaves the others standing. A retry with the same
+   * client message id and ciphertext returns the first result; a different ciphertext under a used
+   * id is `duplicate_message`. With `deferSync` the commit does not wait for the disk; the caller
+   * syncs the WAL and then calls markSynced (server/ws/commit-queue.ts). Returns, in order, each
    * envelope's result or the error that refused it; throws (having stored nothing) only if the
    * commit itself fails.
    */
