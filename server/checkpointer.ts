@@ -1,12 +1,14 @@
-// WAL checkpoints off the delivery path (docs/PROTOCOL.md §Delivery, Checkpoints). SQLite's
-// automatic checkpoint runs inside whichever commit crosses the threshold, copying megabytes and
-// syncing the database file while every sender waits. Here the relay's connection has it turned
-// off; a worker thread with its own connection copies WAL frames back continuously (PASSIVE,
-// which never blocks writers). The WAL only starts over when a checkpoint has copied every frame
-// and no commit came in between, which a busy relay rarely allows, so past `restartWalBytes` the
-// relay takes over for a moment: the thread catches up and holds still, and the relay, the only
-// writer, runs RESTART (or TRUNCATE after a sweep) on its own connection with just the last few
-// frames left to copy, then lets the thread go on.
+// WAL checkpoints and sweep deletions off the delivery path (docs/PROTOCOL.md §Delivery,
+// Checkpoints). SQLite's automatic checkpoint runs inside whichever commit crosses the threshold,
+// copying megabytes and syncing the database file while every sender waits. Here the relay's
+// connection has it turned off; a worker thread with its own connection copies WAL frames back
+// continuously (PASSIVE, which never blocks writers). The WAL only starts over when a checkpoint
+// has copied every frame and no commit came in between, which a busy relay rarely allows, so past
+// `restartWalBytes` (and after a sweep) the relay holds its group commits back for a moment while
+// the thread runs RESTART (or TRUNCATE) on its own connection; the relay's event loop never runs a
+// checkpoint while the thread is alive. The sweeper's deletions run on the same thread, one short
+// batch at a time with commits held back likewise, so the relay's event loop never does that work
+// either.
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
@@ -18,7 +20,7 @@ export interface CheckpointOptions {
   intervalMs: number;
   /** WAL frames (bytes) past which the relay starts the WAL over from its beginning. */
   restartWalBytes: number;
-  /** The WAL size past which the relay checkpoints on its own connection (the thread fell behind). */
+  /** The WAL file size past which a restart is forced and logged (the thread fell behind). */
   maxWalBytes: number;
 }
 
@@ -33,20 +35,21 @@ export interface CheckpointStats {
   passive: number;
   /** Times the relay started the WAL over (past `restartWalBytes`, or after a sweep). */
   restarts: number;
-  /** Checkpoints the relay had to run on its own connection because the WAL passed its bound. */
+  /** Restarts forced because the WAL file passed `maxWalBytes` (the thread fell behind). */
   forced: number;
   /** The largest WAL file seen by the bound check (bytes). */
   maxWalBytes: number;
   /** False once the thread has failed; the bound check then keeps the WAL in check alone. */
   threadAlive: boolean;
-  /** The longest the relay's event loop spent on a take-over checkpoint (ms). */
+  /** The longest the relay's event loop spent on a checkpoint of its own (only without the thread; ms). */
   longestHandoffMs: number;
-  /** The longest group commits were held back so the WAL could start over (ms). */
+  /** The longest group commits were held back for a checkpoint or a sweep batch on the thread (ms). */
   longestPauseMs: number;
 }
 
 // The worker's code, evaluated as CommonJS so it runs the same from TypeScript sources (tests) and
-// from the build. It only ever runs checkpoints; it never reads or writes a row.
+// from the build. It copies WAL frames back on its own, and on the relay's request runs a
+// RESTART/TRUNCATE checkpoint or one sweep batch (the relay holds its group commits back meanwhile).
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
@@ -54,12 +57,17 @@ const db = new Database(workerData.file, { fileMustExist: true });
 // Checkpoints sync the database file before the WAL may start over (the relay's group commits
 // write with synchronous = OFF and sync the WAL themselves).
 db.pragma('synchronous = FULL');
+// Pragmas are per connection: deletions made here must overwrite the freed bytes too.
+db.pragma('secure_delete = ON');
+db.pragma('foreign_keys = ON');
+db.pragma('busy_timeout = 5000');
+if (db.pragma('secure_delete', { simple: true }) !== 1) throw new Error('secure_delete did not take');
 const passive = () => db.pragma('wal_checkpoint(PASSIVE)')[0];
+const sweepStatement = workerData.sweepSql ? db.prepare(workerData.sweepSql) : null;
+const sweep = db.transaction((now, limit) => sweepStatement.run(now, limit).changes);
 let timer = null;
-let held = false;
 const step = () => {
   timer = null;
-  if (held) return;
   let behind = false;
   try {
     const r = passive();
@@ -72,25 +80,53 @@ const step = () => {
   timer = setTimeout(step, behind ? 1 : workerData.intervalMs);
 };
 timer = setTimeout(step, workerData.intervalMs);
+const answer = (id, run) => {
+  try { parentPort.postMessage({ t: 'done', id, result: run() }); }
+  catch (err) { parentPort.postMessage({ t: 'done', id, error: String(err && err.message) }); }
+};
 parentPort.on('message', (m) => {
   if (m.t === 'stop') { clearTimeout(timer); db.close(); parentPort.close(); return; }
-  if (m.t === 'hold') {
-    // Catch up once more, then stay out of the way while the relay finishes the checkpoint.
-    held = true;
-    clearTimeout(timer);
-    try { parentPort.postMessage({ t: 'held', id: m.id, result: passive() }); }
-    catch (err) { parentPort.postMessage({ t: 'held', id: m.id, error: String(err && err.message) }); }
+  if (m.t === 'checkpoint') {
+    answer(m.id, () => {
+      if (m.mode === 'PASSIVE') return passive();
+      if (m.mode !== 'RESTART' && m.mode !== 'TRUNCATE') throw new Error('unknown checkpoint mode');
+      // Copy back what is there first (it never waits), then finish with the mode asked for.
+      passive();
+      return db.pragma('wal_checkpoint(' + m.mode + ')')[0];
+    });
     return;
   }
-  if (m.t === 'release') { held = false; clearTimeout(timer); timer = setTimeout(step, workerData.intervalMs); }
+  if (m.t === 'sweep') {
+    answer(m.id, () => {
+      if (!sweepStatement) throw new Error('no sweep statement');
+      const t0 = performance.now();
+      // No fsync per batch: a deletion a power cut takes back is done again by the next sweep
+      // (reads filter by time anyway), and the TRUNCATE checkpoint after the sweep syncs it all.
+      db.pragma('synchronous = OFF');
+      try {
+        const deleted = sweep.immediate(m.now, m.limit);
+        return { deleted, ms: performance.now() - t0 };
+      } finally {
+        db.pragma('synchronous = FULL');
+      }
+    });
+  }
 });
 `;
+
+export interface SweepBatchResult {
+  deleted: number;
+  /** Time the thread held the write lock for the batch (ms). */
+  ms: number;
+}
+
+type Request = { t: 'checkpoint'; mode: 'PASSIVE' | 'RESTART' | 'TRUNCATE' } | { t: 'sweep'; now: number; limit: number };
 
 export class Checkpointer {
   readonly stats: CheckpointStats = { passive: 0, restarts: 0, forced: 0, maxWalBytes: 0, threadAlive: false, longestHandoffMs: 0, longestPauseMs: 0 };
   private worker: Worker | null = null;
   private nextId = 1;
-  private readonly waiting = new Map<number, { resolve(r: CheckpointResult): void; reject(e: Error): void }>();
+  private readonly waiting = new Map<number, { resolve(r: unknown): void; reject(e: Error): void }>();
   private lastCheckAt = 0;
   /** Frames in the WAL at the thread's last checkpoint. */
   private walFrames = 0;
@@ -99,11 +135,16 @@ export class Checkpointer {
   private gate: { pause(): void; resume(): void } | null = null;
   private readonly walFile: string;
 
+  /**
+   * @param sweepSql the sweeper's DELETE (bound to now and a row limit), which the thread runs for
+   * `sweepBatch`; null for a relay that never sweeps on the thread
+   */
   constructor(
     private readonly sqlite: Database.Database,
     private readonly file: string,
     private readonly o: CheckpointOptions,
     private readonly log: Logger,
+    private readonly sweepSql: string | null = null,
   ) {
     if (!(o.restartWalBytes > 0 && o.restartWalBytes < o.maxWalBytes)) {
       throw new Error(`wal.restartWalBytes (${o.restartWalBytes}) must be above 0 and below wal.maxWalBytes (${o.maxWalBytes})`);
@@ -120,18 +161,22 @@ export class Checkpointer {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     // execArgv: [] keeps the process's own flags (say --input-type=module) from changing how the
     // CommonJS source above is read.
-    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { driver, file: this.file, intervalMs: this.o.intervalMs } });
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      execArgv: [],
+      workerData: { driver, file: this.file, intervalMs: this.o.intervalMs, sweepSql: this.sweepSql },
+    });
     worker.unref();
-    worker.on('message', (m: { t: string; id?: number; result?: CheckpointResult; error?: string; message?: string }) => {
+    worker.on('message', (m: { t: string; id?: number; result?: unknown; error?: string; message?: string }) => {
       if (m.t === 'passive') {
         this.stats.passive++;
-        if (m.result) this.walFrames = m.result.log;
+        if (m.result) this.walFrames = (m.result as CheckpointResult).log;
       } else if (m.t === 'failed') this.log.warn({ event: 'checkpoint_failed', message: m.message }, 'background checkpoint failed');
-      else if (m.t === 'held' && m.id !== undefined) {
+      else if (m.t === 'done' && m.id !== undefined) {
         const w = this.waiting.get(m.id);
         this.waiting.delete(m.id);
         if (m.error !== undefined) w?.reject(new Error(m.error));
-        else if (m.result) w?.resolve(m.result);
+        else w?.resolve(m.result);
       }
     });
     worker.on('error', (err) => {
@@ -148,6 +193,22 @@ export class Checkpointer {
     this.gate = gate;
   }
 
+  /** True while the thread can run sweep batches (it is alive and has the statement). */
+  get canSweep(): boolean {
+    return this.worker !== null && this.sweepSql !== null;
+  }
+
+  /**
+   * Deletes one batch of expired envelopes on the thread's connection while the relay's group
+   * commits are held back (SQLite has one writer at a time; holding them keeps the relay's event
+   * loop from waiting on the lock). Waits for a running checkpoint first.
+   */
+  async sweepBatch(now: number, limit: number): Promise<SweepBatchResult> {
+    await this.handoff?.catch(() => {});
+    if (!this.worker) throw new Error('the checkpoint thread is not running');
+    return this.held(() => this.request<SweepBatchResult>({ t: 'sweep', now, limit }));
+  }
+
   /**
    * Copies every frame back and empties the WAL file (after a sweep, so deleted ciphertext is not
    * left in it).
@@ -157,9 +218,9 @@ export class Checkpointer {
   }
 
   /**
-   * Called after every commit; at most every 50 ms it looks at the WAL. Past `restartWalBytes` of
-   * frames the WAL is started over (a short take-over); past `maxWalBytes` on disk with no thread
-   * to help, the relay checkpoints alone and logs it.
+   * Called after every commit and sweep batch; at most every 50 ms it looks at the WAL. Past
+   * `restartWalBytes` of frames the WAL is started over (a short take-over); past `maxWalBytes`
+   * on disk the same, counted as forced and logged (the thread fell behind).
    */
   guard(): void {
     const now = performance.now();
@@ -172,84 +233,72 @@ export class Checkpointer {
       return;
     }
     if (size > this.stats.maxWalBytes) this.stats.maxWalBytes = size;
-    if (this.worker && size <= this.o.maxWalBytes) {
-      // The file only shrinks at the first commit after a restart (journal_size_limit), so its
-      // size is current where the thread's frame count may be a checkpoint old.
-      if (Math.max(size, this.walFrames * this.frameBytes) > this.o.restartWalBytes) void this.handOver();
-      return;
-    }
-    if (this.worker) {
+    if (size > this.o.maxWalBytes) {
+      this.stats.forced++;
+      this.log.warn({ event: 'wal_bound', walBytes: size }, 'the WAL passed its bound; starting it over');
       void this.takeOver('RESTART').catch(() => {});
       return;
     }
-    if (size <= this.o.maxWalBytes) return;
-    this.stats.forced++;
-    const r = this.onMain('RESTART');
-    this.log.warn({ event: 'wal_bound', walBytes: size, busy: r.busy }, 'the WAL passed its bound; checkpointed on the relay connection');
+    // The file only shrinks at the first commit after a restart (journal_size_limit), so its
+    // size is current where the thread's frame count may be a checkpoint old.
+    if (Math.max(size, this.walFrames * this.frameBytes) > this.o.restartWalBytes) void this.takeOver('RESTART').catch(() => {});
   }
 
   /**
-   * The cheap way to start the WAL over: group commits pause (the event loop does not), the thread
-   * copies every frame back, and the relay's next commit finds the WAL fully copied and starts it
-   * from the beginning by itself. Costs delivery only the thread's last checkpoint.
+   * Starts the WAL over (RESTART) or empties it (TRUNCATE): the thread copies the frames back
+   * while commits go on, then group commits pause (the event loop does not), the thread copies the
+   * few frames written meanwhile and runs `mode` on its own connection, commits resume and the next
+   * one writes the WAL from its beginning. Without a thread the relay runs
+   * `mode` on its own connection.
    */
-  private handOver(): Promise<unknown> {
-    const gate = this.gate;
-    if (!gate) return this.takeOver('RESTART').catch(() => {});
-    const run = async (): Promise<CheckpointResult> => {
-      const worker = this.worker;
-      if (!worker) return { busy: 0, log: 0, checkpointed: 0 };
-      const id = this.nextId++;
-      const held = new Promise<CheckpointResult>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
-      const t0 = performance.now();
-      gate.pause();
-      worker.postMessage({ t: 'hold', id });
-      try {
-        const r = await held;
-        if (r.log === r.checkpointed) {
-          this.stats.restarts++;
-          this.walFrames = 0;
-        }
-        return r;
-      } finally {
-        gate.resume();
-        const ms = performance.now() - t0;
-        if (ms > this.stats.longestPauseMs) this.stats.longestPauseMs = ms;
-        this.worker?.postMessage({ t: 'release' });
-      }
-    };
-    return this.serialise(run).catch(() => {});
-  }
-
-  /** The thread catches up and holds still; the relay runs `mode` on its own connection; the thread goes on. */
   private takeOver(mode: 'RESTART' | 'TRUNCATE'): Promise<CheckpointResult> {
     const run = async (): Promise<CheckpointResult> => {
-      const worker = this.worker;
-      if (!worker) return this.onMain(mode);
-      const id = this.nextId++;
-      const held = new Promise<CheckpointResult>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
-      worker.postMessage({ t: 'hold', id });
-      try {
-        await held;
-      } catch (err) {
-        if (!this.sqlite.open) throw err;
-      }
-      try {
+      if (!this.worker) {
         if (!this.sqlite.open) throw new Error('the relay is shutting down');
         const t0 = performance.now();
         const r = this.onMain(mode);
         const ms = performance.now() - t0;
         if (ms > this.stats.longestHandoffMs) this.stats.longestHandoffMs = ms;
-        if (r.busy === 0) {
-          this.stats.restarts++;
-          this.walFrames = 0;
-        }
+        this.counted(r);
         return r;
-      } finally {
-        this.worker?.postMessage({ t: 'release' });
       }
+      // Most frames are copied back while commits go on; only the rest is copied with them held.
+      await this.request<CheckpointResult>({ t: 'checkpoint', mode: 'PASSIVE' });
+      const r = await this.held(() => this.request<CheckpointResult>({ t: 'checkpoint', mode }));
+      this.counted(r);
+      return r;
     };
     return this.serialise(run);
+  }
+
+  private counted(r: CheckpointResult): void {
+    if (r.busy === 0) {
+      this.stats.restarts++;
+      this.walFrames = 0;
+    }
+  }
+
+  /** Runs `work` on the thread with the relay's group commits held back, and times the hold. */
+  private async held<T>(work: () => Promise<T>): Promise<T> {
+    const gate = this.gate;
+    const t0 = performance.now();
+    gate?.pause();
+    try {
+      return await work();
+    } finally {
+      gate?.resume();
+      const ms = performance.now() - t0;
+      if (ms > this.stats.longestPauseMs) this.stats.longestPauseMs = ms;
+    }
+  }
+
+  private request<T>(req: Request): Promise<T> {
+    const worker = this.worker;
+    if (!worker) return Promise.reject(new Error('the checkpoint thread is not running'));
+    const id = this.nextId++;
+    const answer = new Promise<T>((resolve, reject) => this.waiting.set(id, { resolve: resolve as (r: unknown) => void, reject }));
+    worker.postMessage({ ...req, id });
+    return answer;
   }
 
   /** One take-over at a time; a TRUNCATE asked for during a RESTART runs after it. */

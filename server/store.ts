@@ -52,6 +52,14 @@ export interface NewEnvelope {
   opens: readonly number[];
 }
 
+/**
+ * One sweep batch: deletes up to `limit` (second parameter) envelopes whose deletion time is at or
+ * before `now` (first), oldest first. The sweeper runs it on the checkpoint thread's connection
+ * (server/checkpointer.ts), or through `sweepExpired` when that thread is gone.
+ */
+export const SWEEP_SQL =
+  'delete from envelopes where (conv_id, seq) in (select conv_id, seq from envelopes where expires_at <= ? order by expires_at limit ?)';
+
 export class RelayStore {
   private hotStatements: Record<'existing' | 'nextSeq' | 'insert' | 'membership' | 'memberIds' | 'sweep', Database.Statement> | undefined;
 
@@ -419,9 +427,7 @@ export class RelayStore {
         'select (m.user_id is not null) as member from conversations c left join members m on m.conv_id = c.id and m.user_id = ? where c.id = ?',
       ).pluck(),
       memberIds: this.db.sqlite.prepare('select user_id from members where conv_id = ?').pluck(),
-      sweep: this.db.sqlite.prepare(
-        'delete from envelopes where (conv_id, seq) in (select conv_id, seq from envelopes where expires_at <= ? order by expires_at limit ?)',
-      ),
+      sweep: this.db.sqlite.prepare(SWEEP_SQL),
     };
     return this.hotStatements;
   }

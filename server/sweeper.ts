@@ -1,6 +1,8 @@
 // Deletes expired envelopes on a schedule, in short batches that yield to delivery between them,
 // then checkpoints the WAL so the deleted ciphertext is gone from the files too
-// (docs/PROTOCOL.md §Disappearing messages; docs/THREAT-MODEL.md §Deletion).
+// (docs/PROTOCOL.md §Disappearing messages; docs/THREAT-MODEL.md §Deletion). The batches run on
+// the checkpoint thread's connection while group commits are held back, so the relay's event loop
+// neither deletes nor waits for the write lock; only if that thread is gone do they run here.
 import type { Checkpointer } from './checkpointer.ts';
 import type { Logger } from './log.ts';
 import type { RelayStore } from './store.ts';
@@ -10,8 +12,8 @@ export interface SweeperOptions {
   /** Most rows deleted per transaction; the event loop is free between batches. */
   batch: number;
   /**
-   * Time one batch may hold the event loop (ms): a batch that takes longer halves the next one,
-   * a quick one doubles it again up to `batch`, so sweeping never stalls delivery for long.
+   * Time one batch may hold the write lock, and so delay delivery (ms): a batch that takes longer
+   * halves the next one, a quick one doubles it again up to `batch`.
    */
   maxBatchMs: number;
 }
@@ -30,12 +32,15 @@ export interface SweeperStats {
   /** The batch size the sweeper settled on, and the longest batch so far (ms). */
   batchSize: number;
   longestBatchMs: number;
+  /** Batches run on the checkpoint thread (the normal case) and on the relay's own connection (that thread gone). */
+  threadBatches: number;
+  relayBatches: number;
 }
 
 const MIN_BATCH = 16;
 
 export class Sweeper {
-  readonly stats: SweeperStats = { swept: 0, pending: 0, sweeps: 0, lastSweepAt: null, lastSweepMs: 0, lastSweepDeleted: 0, lastCheckpointBusy: 0, batchSize: 0, longestBatchMs: 0 };
+  readonly stats: SweeperStats = { swept: 0, pending: 0, sweeps: 0, lastSweepAt: null, lastSweepMs: 0, lastSweepDeleted: 0, lastCheckpointBusy: 0, batchSize: 0, longestBatchMs: 0, threadBatches: 0, relayBatches: 0 };
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<number> | null = null;
   private stopped = false;
@@ -76,9 +81,7 @@ export class Sweeper {
     for (;;) {
       if (this.stopped) break;
       const size = s.batchSize;
-      const t0 = performance.now();
-      const n = this.store.sweepExpired(size);
-      const ms = performance.now() - t0;
+      const { deleted: n, ms } = await this.batch(size);
       deleted += n;
       if (ms > s.longestBatchMs) s.longestBatchMs = ms;
       if (ms > this.o.maxBatchMs) s.batchSize = Math.max(MIN_BATCH, Math.floor(size / 2));
@@ -97,6 +100,24 @@ export class Sweeper {
     s.pending = this.store.expiredPending();
     if (deleted > 0) this.log.info({ event: 'sweep', deleted, pending: s.pending, ms: Math.round(s.lastSweepMs), checkpointBusy: s.lastCheckpointBusy }, 'expired envelopes deleted');
     return deleted;
+  }
+
+  /** One batch on the checkpoint thread, or here if that thread is gone. */
+  private async batch(size: number): Promise<{ deleted: number; ms: number }> {
+    if (this.checkpointer.canSweep) {
+      try {
+        const r = await this.checkpointer.sweepBatch(this.now(), size);
+        this.stats.threadBatches++;
+        return r;
+      } catch (err) {
+        if (this.stopped || this.checkpointer.canSweep) throw err;
+        // The thread died during the batch: its transaction rolled back; carry on here.
+      }
+    }
+    const t0 = performance.now();
+    const deleted = this.store.sweepExpired(size);
+    this.stats.relayBatches++;
+    return { deleted, ms: performance.now() - t0 };
   }
 
   /**

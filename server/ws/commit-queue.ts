@@ -48,7 +48,8 @@ export class CommitQueue {
   private scheduled = false;
   private syncing = false;
   private awaitingSync: Committed[] = [];
-  private paused = false;
+  /** How many holders (the checkpointer, the sweeper) are holding commits back; commits run at 0. */
+  private pauses = 0;
   readonly stats: CommitQueueStats = { commits: 0, envelopes: 0, maxBatch: 0, failedCommits: 0, syncs: 0 };
 
   /**
@@ -75,17 +76,18 @@ export class CommitQueue {
   }
 
   /**
-   * Holds commits back (envelopes keep queueing, the event loop keeps running) until `resume`:
-   * the checkpointer uses it so the WAL can start over at the next commit (server/checkpointer.ts).
+   * Holds commits back (envelopes keep queueing, the event loop keeps running) until the matching
+   * `resume`: the checkpointer holds them so the WAL can start over at the next commit, the sweeper
+   * while its thread deletes a batch (server/checkpointer.ts, server/sweeper.ts). Holds nest.
    */
   pause(): void {
-    this.paused = true;
+    this.pauses++;
   }
 
   resume(): void {
-    if (!this.paused) return;
-    this.paused = false;
-    if (this.queue.length && !this.scheduled) {
+    if (this.pauses === 0) return;
+    this.pauses--;
+    if (this.pauses === 0 && this.queue.length && !this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
     }
@@ -94,7 +96,7 @@ export class CommitQueue {
   /** Commits everything queued now; called by the scheduler, and by close() (with `force`) so nothing waits forever. */
   flush(force = false): void {
     this.scheduled = false;
-    if (this.paused && !force) return;
+    if (this.pauses > 0 && !force) return;
     while (this.queue.length) {
       const chunk = this.queue.splice(0, this.maxBatch);
       try {

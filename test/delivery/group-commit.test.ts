@@ -494,6 +494,9 @@ describe('the WAL and the checkpoint thread', () => {
 
     clock += 60_001;
     expect(await relay.sweeper.sweep()).toBe(expiring.length);
+    // The deletions ran on the thread's connection, none on the relay's.
+    expect(relay.sweeper.stats.threadBatches).toBeGreaterThan(0);
+    expect(relay.sweeper.stats.relayBatches).toBe(0);
     expect(relay.sweeper.stats.lastCheckpointBusy).toBe(0);
     expect(walSize(relay.dataDir)).toBe(0);
     expect(relay.checkpointer.stats.threadAlive).toBe(true);
@@ -509,6 +512,60 @@ describe('the WAL and the checkpoint thread', () => {
     // stop() waits up to 2 s for the thread to end by itself, then terminates it; it ended by itself.
     expect(closeMs).toBeLessThan(1500);
     expect(threads()).toBe(running - 1);
+  });
+
+  it('sweeps and empties the WAL on its own connection once the checkpoint thread is gone', async () => {
+    let clock = Date.now();
+    const relay = await startTestRelay({ now: () => clock, sweep: { intervalMs: 0, batch: 8 }, wal: { checkpointIntervalMs: 50 } });
+    relays.push(relay);
+    const [ann, ben] = await Promise.all(['ann', 'ben'].map((n) => signUpPerson(relay, n)));
+    const room = await createRoom(relay, ann!);
+    await addMember(relay, room, ann!, ben!);
+    const pann = await probeFor(relay, ann!);
+    const expiring = Array.from({ length: 30 }, (_, i) => ({ ...fakeEnvelope(room.id, ann!.name, i + 1, 512), expiresAt: clock + 60_000 }));
+    const replies = await sendAll(pann, expiring);
+    expect([...replies.values()].every((r) => r.t === 'ack')).toBe(true);
+
+    await relay.checkpointer.stop();
+    expect(relay.checkpointer.canSweep).toBe(false);
+    clock += 60_001;
+    expect(await relay.sweeper.sweep()).toBe(expiring.length);
+    expect(relay.sweeper.stats.relayBatches).toBeGreaterThanOrEqual(Math.ceil(expiring.length / 8));
+    expect(relay.sweeper.stats.threadBatches).toBe(0);
+    expect(walSize(relay.dataDir)).toBe(0);
+    expect(queryDb<{ n: number }>(relay, 'select count(*) as n from envelopes where conv_id = ?', room.id)[0]!.n).toBe(0);
+    // Delivery goes on with checkpoints on the relay's connection.
+    const after = await sendAll(pann, [fakeEnvelope(room.id, ann!.name, 31)]);
+    expect([...after.values()][0].t).toBe('ack');
+  });
+
+  it('holds commits back until every holder has let go (the checkpointer and the sweeper nest)', async () => {
+    const relay = await startTestRelay({ sweep: { intervalMs: 0 } });
+    relays.push(relay);
+    const ann = await signUpPerson(relay, 'ann');
+    const room = await createRoom(relay, ann);
+    const pann = await probeFor(relay, ann);
+    const commits = relay.hub.commits;
+    commits.pause();
+    commits.pause();
+    const replies = sendAll(pann, [fakeEnvelope(room.id, ann.name, 1)]);
+    await settle(150);
+    expect(commits.stats.envelopes).toBe(0);
+    commits.resume();
+    await settle(150);
+    expect(commits.stats.envelopes, 'one holder still holds').toBe(0);
+    commits.resume();
+    const got = await replies;
+    expect([...got.values()][0].t).toBe('ack');
+    expect(commits.stats.envelopes).toBe(1);
+    // An extra resume does not go below zero: the next pause still holds.
+    commits.resume();
+    commits.pause();
+    const held = sendAll(pann, [fakeEnvelope(room.id, ann.name, 2)]);
+    await settle(150);
+    expect(commits.stats.envelopes).toBe(1);
+    commits.resume();
+    expect([...(await held).values()][0].t).toBe('ack');
   });
 
   it('keeps its checkpoint thread when the process was started with --input-type=module', async () => {
