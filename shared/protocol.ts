@@ -19,7 +19,7 @@ export const CTX = {
   messageSig: 'umbra/v1/message-sig',
   wrapKdf: 'umbra/v1/wrap-kdf',
   wrapAd: 'umbra/v1/wrap-ad',
-  wrapSig: 'umbra/v1/wrap-sig',
+  wrapSetSig: 'umbra/v1/wrap-set-sig',
   membershipSig: 'umbra/v1/membership-sig',
   roster: 'umbra/v1/roster',
   safetyNumber: 'umbra/v1/safety-number',

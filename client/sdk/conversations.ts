@@ -9,7 +9,7 @@ import {
   signGenesis,
   toB64,
   wipe,
-  wrapConversationKey,
+  wrapConversationKeyForAll,
   type GenesisStatement,
 } from '../../shared/index.ts';
 import { Conversation } from './conversation.ts';
@@ -84,10 +84,12 @@ export class ConversationList {
     };
     const signed = signGenesis(genesis, d.me.keys.signing.secretKey);
     const key = randomKey();
-    const keys = members.map((m) => {
-      const w = wrapConversationKey(key, m.x25519Key, { conv: id, epoch: 0, recipient: m.username, wrappedBy: me }, d.me.keys.signing.secretKey);
-      return { conv: id, epoch: 0, recipient: m.username, wrappedBy: me, wrapped: toB64(w.wrapped), sig: toB64(w.sig) };
-    });
+    const keys = wrapConversationKeyForAll(
+      key,
+      members.map((m) => ({ recipient: m.username, x25519: m.x25519Key })),
+      { conv: id, epoch: 0, wrappedBy: me },
+      d.me.keys.signing.secretKey,
+    ).map((w) => ({ conv: w.conv, epoch: w.epoch, recipient: w.recipient, wrappedBy: w.wrappedBy, wrapped: toB64(w.wrapped), sig: toB64(w.sig) }));
     wipe(key);
     // Registered before the request so a `conv` push for this id waits for this same object.
     const creating = (async () => {

@@ -14,6 +14,7 @@ import {
   toB64,
   wipe,
   wrapConversationKey,
+  wrapConversationKeyForAll,
   type ChainMember,
   type RoomMeta,
   type RoomOp,
@@ -179,7 +180,8 @@ async function renewKey(t: ChangeTarget, view: RoomView, members: ChainMember[],
 
 /**
  * The crypto of a rotation, pure: a fresh epoch key wrapped for every recipient's agreement key
- * and the settings sealed under it, signed by `me`. The key itself is wiped before returning.
+ * as one set (one ephemeral key, one signature; docs/PROTOCOL.md §Key wrapping) and the settings
+ * sealed under it, signed by `me`. The key itself is wiped before returning.
  */
 export function sealRekey(
   conv: string,
@@ -190,9 +192,12 @@ export function sealRekey(
 ): { keys: WrappedKeyWire[]; meta: SealedMetaWire } {
   const key = randomKey();
   try {
-    const keys = recipients.map((r) =>
-      keyWire(wrapConversationKey(key, r.x25519Key, { conv, epoch, recipient: r.username, wrappedBy: me.username }, me.signingSecret)),
-    );
+    const keys = wrapConversationKeyForAll(
+      key,
+      recipients.map((r) => ({ recipient: r.username, x25519: r.x25519Key })),
+      { conv, epoch, wrappedBy: me.username },
+      me.signingSecret,
+    ).map(keyWire);
     return { keys, meta: metaWire(sealRoomMeta(meta, conv, epoch, me.username, key, me.signingSecret)) };
   } finally {
     wipe(key);

@@ -29,7 +29,7 @@ import {
   signWithContext,
   utf8,
   verifyWithContext,
-  wrapConversationKey,
+  wrapConversationKeyForAll,
   type EnvelopeHeader,
 } from '../../shared/index.ts';
 import { fromHex, toHex, type AeadVector, type Ed25519ReferenceVector, type MasterKeyVector, type VectorFile } from '../vectors/format.ts';
@@ -242,22 +242,27 @@ describe('whole constructions rebuilt from noble primitives', () => {
     );
   });
 
-  it('noble unwraps our wrapped conversation keys: X25519, BLAKE2b KDF, XChaCha20-Poly1305', () => {
-    const context = fc.record({ conv: name, epoch: fc.nat({ max: 2 ** 31 }), recipient: name, wrappedBy: name });
+  it('noble unwraps our wrapped sets: one X25519 ephemeral and one signature, BLAKE2b KDF and XChaCha20-Poly1305 per recipient', () => {
+    const base = fc.record({ conv: name, epoch: fc.nat({ max: 2 ** 31 }), wrappedBy: name });
+    const recipients = fc.uniqueArray(fc.record({ recipient: name, secret: key32 }), { minLength: 1, maxLength: 3, selector: (r) => r.recipient });
     fc.assert(
-      fc.property(key32, key32, key32, context, (convKey, recipientSecret, wrapperSeed, c) => {
+      fc.property(key32, key32, base, recipients, (convKey, wrapperSeed, c, rs) => {
         const wrapper = sodium.crypto_sign_seed_keypair(wrapperSeed);
-        const rpk = x25519.getPublicKey(recipientSecret);
-        const w = wrapConversationKey(convKey, rpk, c, wrapper.privateKey);
-        const signed = framed(CTX.wrapSig, encodeFields([c.conv, c.epoch, c.recipient, c.wrappedBy, w.wrapped]));
-        expect(ed25519.verify(w.sig, signed, wrapper.publicKey, { zip215: false })).toBe(true);
-        const epk = w.wrapped.subarray(0, 32);
-        const k = blake2b(encodeFields([CTX.wrapKdf, epk, rpk]), { key: x25519.getSharedSecret(recipientSecret, epk), dkLen: 32 });
-        const ad = encodeFields([CTX.wrapAd, c.conv, c.epoch, c.recipient, c.wrappedBy]);
-        const opened = xchacha20poly1305(k, w.wrapped.subarray(32, 56), ad).decrypt(w.wrapped.subarray(56));
-        expect(toHex(opened)).toBe(toHex(convKey));
+        const set = rs.map((r) => ({ recipient: r.recipient, x25519: x25519.getPublicKey(r.secret) }));
+        const rows = wrapConversationKeyForAll(convKey, set, c, wrapper.privateKey);
+        const epk = rows[0]!.wrapped.subarray(0, 32);
+        const signed = framed(CTX.wrapSetSig, encodeFields([c.conv, c.epoch, c.wrappedBy, epk]));
+        rows.forEach((w, n) => {
+          expect(toHex(w.wrapped.subarray(0, 32))).toBe(toHex(epk));
+          expect(ed25519.verify(w.sig, signed, wrapper.publicKey, { zip215: false })).toBe(true);
+          const rpk = set[n]!.x25519;
+          const k = blake2b(encodeFields([CTX.wrapKdf, epk, rpk]), { key: x25519.getSharedSecret(rs[n]!.secret, epk), dkLen: 32 });
+          const ad = encodeFields([CTX.wrapAd, c.conv, c.epoch, w.recipient, c.wrappedBy]);
+          const opened = xchacha20poly1305(k, w.wrapped.subarray(32, 56), ad).decrypt(w.wrapped.subarray(56));
+          expect(toHex(opened)).toBe(toHex(convKey));
+        });
       }),
-      { numRuns: 100 },
+      { numRuns: 50 },
     );
   });
 

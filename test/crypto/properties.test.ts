@@ -25,10 +25,12 @@ import {
   unwrapConversationKey,
   verifyWithContext,
   wrapConversationKey,
+  wrapConversationKeyForAll,
   type EnvelopeHeader,
   type Field,
   type SealedEnvelope,
   type WrapContext,
+  type WrapSetContext,
   type WrappedKey,
 } from '../../shared/index.ts';
 
@@ -279,6 +281,9 @@ describe('sealEnvelope / openEnvelope', () => {
 
 // ---- key wrapping ------------------------------------------------------------------------
 
+/** What a wrapped set's one signature covers: conv, epoch, wrappedBy and the ephemeral key that opens `wrapped`. */
+const sigMessage = (c: WrapSetContext, wrapped: Uint8Array) => encodeFields([c.conv, c.epoch, c.wrappedBy, wrapped.subarray(0, 32)]);
+
 describe('wrapConversationKey / unwrapConversationKey', () => {
   const contextArb: fc.Arbitrary<WrapContext> = fc.record({ conv: text, epoch: fc.nat({ max: 2 ** 31 }), recipient: text, wrappedBy: text });
   const input = fc.record({ convKey: key32, recipientSecret: key32, wrapperSeed: key32, context: contextArb });
@@ -287,7 +292,6 @@ describe('wrapConversationKey / unwrapConversationKey', () => {
     const w = wrapConversationKey(i.convKey, sodium.crypto_scalarmult_base(i.recipientSecret), i.context, wrapper.secretKey);
     return { w, wrapper };
   };
-  const sigMessage = (c: WrapContext, wrapped: Uint8Array) => encodeFields([c.conv, c.epoch, c.recipient, c.wrappedBy, wrapped]);
 
   it('round trip: the recipient unwraps the conversation key', () => {
     fc.assert(
@@ -306,10 +310,10 @@ describe('wrapConversationKey / unwrapConversationKey', () => {
         const unwrap = (k: WrappedKey) => unwrapConversationKey(k, i.recipientSecret, wrapper.publicKey);
         const bad = flipBit(w.wrapped, p, b);
         expect(rejects(() => unwrap({ ...w, wrapped: bad }))).toBe(true);
-        expect(rejects(() => unwrap({ ...w, wrapped: bad, sig: signWithContext(wrapper.secretKey, CTX.wrapSig, sigMessage(w, bad)) }))).toBe(true);
+        expect(rejects(() => unwrap({ ...w, wrapped: bad, sig: signWithContext(wrapper.secretKey, CTX.wrapSetSig, sigMessage(w, bad)) }))).toBe(true);
         const short = w.wrapped.subarray(0, p % w.wrapped.length);
         expect(rejects(() => unwrap({ ...w, wrapped: short }))).toBe(true);
-        expect(rejects(() => unwrap({ ...w, wrapped: short, sig: signWithContext(wrapper.secretKey, CTX.wrapSig, sigMessage(w, short)) }))).toBe(true);
+        expect(rejects(() => unwrap({ ...w, wrapped: short, sig: signWithContext(wrapper.secretKey, CTX.wrapSetSig, sigMessage(w, short)) }))).toBe(true);
         expect(rejects(() => unwrap({ ...w, sig: flipBit(w.sig, p, b) }))).toBe(true);
         expect(rejects(() => unwrap({ ...w, sig: w.sig.subarray(0, p % 64) }))).toBe(true);
       }),
@@ -325,7 +329,7 @@ describe('wrapConversationKey / unwrapConversationKey', () => {
           if (other[f] === w[f]) continue;
           const forged: WrappedKey = { ...w, [f]: other[f] };
           expect(rejects(() => unwrapConversationKey(forged, i.recipientSecret, wrapper.publicKey)), f).toBe(true);
-          const resigned = signWithContext(wrapper.secretKey, CTX.wrapSig, sigMessage(forged, w.wrapped));
+          const resigned = signWithContext(wrapper.secretKey, CTX.wrapSetSig, sigMessage(forged, w.wrapped));
           expect(rejects(() => unwrapConversationKey({ ...forged, sig: resigned }, i.recipientSecret, wrapper.publicKey)), `re-signed ${f}`).toBe(true);
         }
         if (!equalBytes(otherSecret, i.recipientSecret)) {
@@ -337,6 +341,78 @@ describe('wrapConversationKey / unwrapConversationKey', () => {
       }),
       SLOW_RUNS,
     );
+  });
+});
+
+describe('wrapConversationKeyForAll: one ephemeral key and one signature per set', () => {
+  const setArb: fc.Arbitrary<WrapSetContext> = fc.record({ conv: text, epoch: fc.nat({ max: 2 ** 31 }), wrappedBy: text });
+  const recipientsArb = fc.uniqueArray(fc.record({ recipient: text, secret: key32 }), { minLength: 1, maxLength: 5, selector: (r) => r.recipient });
+  const input = fc.record({ convKey: key32, wrapperSeed: key32, base: setArb, recipients: recipientsArb });
+  const wrapAll = (i: { convKey: Uint8Array; wrapperSeed: Uint8Array; base: WrapSetContext; recipients: { recipient: string; secret: Uint8Array }[] }) => {
+    const wrapper = signingPair(i.wrapperSeed);
+    const set = i.recipients.map((r) => ({ recipient: r.recipient, x25519: sodium.crypto_scalarmult_base(r.secret) }));
+    return { rows: wrapConversationKeyForAll(i.convKey, set, i.base, wrapper.secretKey), wrapper };
+  };
+
+  it('every recipient unwraps the key; all rows share one ephemeral key and one signature, each has its own nonce', () => {
+    fc.assert(
+      fc.property(input, (i) => {
+        const { rows, wrapper } = wrapAll(i);
+        expect(rows.map((w) => w.recipient)).toEqual(i.recipients.map((r) => r.recipient));
+        rows.forEach((w, n) => {
+          expect({ conv: w.conv, epoch: w.epoch, wrappedBy: w.wrappedBy }).toEqual(i.base);
+          expect(equalBytes(w.wrapped.subarray(0, 32), rows[0]!.wrapped.subarray(0, 32))).toBe(true);
+          expect(equalBytes(w.sig, rows[0]!.sig)).toBe(true);
+          expect(equalBytes(unwrapConversationKey(w, i.recipients[n]!.secret, wrapper.publicKey), i.convKey)).toBe(true);
+        });
+        expect(new Set(rows.map((w) => toB64(w.wrapped.subarray(32, 56)))).size).toBe(rows.length);
+        expect(verifyWithContext(wrapper.publicKey, CTX.wrapSetSig, sigMessage(i.base, rows[0]!.wrapped), rows[0]!.sig)).toBe(true);
+      }),
+      SLOW_RUNS,
+    );
+  });
+
+  it('a row moved to another recipient, conv, epoch or wrapper is rejected with verification_failed', () => {
+    fc.assert(
+      fc.property(input, setArb, (i, other) => {
+        const { rows, wrapper } = wrapAll(i);
+        rows.forEach((w, n) => {
+          const mine = i.recipients[n]!.secret;
+          i.recipients.forEach((o, m) => {
+            if (m === n || equalBytes(o.secret, mine)) return;
+            expect(rejects(() => unwrapConversationKey({ ...w, recipient: o.recipient }, o.secret, wrapper.publicKey)), 'relabelled for another recipient').toBe(true);
+            expect(rejects(() => unwrapConversationKey(w, o.secret, wrapper.publicKey)), 'opened by another recipient').toBe(true);
+            expect(rejects(() => unwrapConversationKey({ ...w, recipient: o.recipient }, mine, wrapper.publicKey)), 'relabelled, own secret').toBe(true);
+          });
+          for (const f of ['conv', 'epoch', 'wrappedBy'] as const) {
+            if (other[f] === w[f]) continue;
+            const moved: WrappedKey = { ...w, [f]: other[f] };
+            expect(rejects(() => unwrapConversationKey(moved, mine, wrapper.publicKey)), f).toBe(true);
+            // Re-signed for the new place by the same wrapper, the AEAD still refuses it.
+            const resigned = signWithContext(wrapper.secretKey, CTX.wrapSetSig, sigMessage(moved, w.wrapped));
+            expect(rejects(() => unwrapConversationKey({ ...moved, sig: resigned }, mine, wrapper.publicKey)), `re-signed ${f}`).toBe(true);
+          }
+        });
+      }),
+      SLOW_RUNS,
+    );
+  });
+
+  it('a set of one is what wrapConversationKey returns: same layout, signature over the same message', () => {
+    fc.assert(
+      fc.property(key32, key32, key32, setArb, text, (convKey, secret, seed, base, recipient) => {
+        const wrapper = signingPair(seed);
+        const w = wrapConversationKey(convKey, sodium.crypto_scalarmult_base(secret), { ...base, recipient }, wrapper.secretKey);
+        expect(w.wrapped.length).toBe(104);
+        expect(verifyWithContext(wrapper.publicKey, CTX.wrapSetSig, sigMessage(base, w.wrapped), w.sig)).toBe(true);
+        expect(equalBytes(unwrapConversationKey(w, secret, wrapper.publicKey), convKey)).toBe(true);
+      }),
+      SLOW_RUNS,
+    );
+  });
+
+  it('an empty set wraps nothing', () => {
+    expect(wrapConversationKeyForAll(new Uint8Array(32), [], { conv: 'c', epoch: 0, wrappedBy: 'a' }, signingPair(new Uint8Array(32)).secretKey)).toEqual([]);
   });
 });
 

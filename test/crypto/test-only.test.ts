@@ -49,10 +49,10 @@ const header: EnvelopeHeader = {
 function entries(): [string, () => unknown][] {
   const alice = generateIdentity();
   const bob = generateIdentity();
-  const context = { conv: 'conv', epoch: 0, recipient: 'bob', wrappedBy: 'alice' };
+  const set = { conv: 'conv', epoch: 0, wrappedBy: 'alice' };
   return [
     ['dangerousTestOnlySealWithNonce', () => dangerousTestOnlySealWithNonce(key, nonce, new Uint8Array(3), new Uint8Array(0))],
-    ['dangerousTestOnlyWrap', () => dangerousTestOnlyWrap(key, bob.agreement.publicKey, context, alice.signing.secretKey, key, nonce)],
+    ['dangerousTestOnlyWrap', () => dangerousTestOnlyWrap(key, [{ recipient: 'bob', x25519: bob.agreement.publicKey }], set, alice.signing.secretKey, key, [nonce])],
     ['dangerousTestOnlySealEnvelope', () => dangerousTestOnlySealEnvelope(header, new Uint8Array(3), key, alice.signing.secretKey, nonce)],
     [
       'dangerousTestOnlySealRoomMeta',

@@ -308,56 +308,82 @@ describe('identity binding: signAgreementKey / verifyPublicKeys', () => {
   }
 });
 
-describe('wrapConversationKey', () => {
+describe('wrapConversationKeyForAll', () => {
   for (const v of files.wrap.vectors) {
-    it(`${v.name}: reproduced and unwrapped; every flipped byte of the wrapped key or signature, or a changed context, is rejected`, () => {
+    it(`${v.name}: reproduced, one ephemeral key and one signature for the set, unwrapped by each recipient; every flipped byte, swapped recipient or changed context is rejected`, () => {
       const convKey = fromHex(v.convKey);
-      const recipientSecret = fromHex(v.recipientSecret);
       const wrapperSecret = fromHex(v.wrapperSigningSecret);
       const wrapperKey = fromHex(v.wrapperIdentityKey);
-      const w = dangerousTestOnlyWrap(convKey, fromHex(v.recipientX25519), v.context, wrapperSecret, fromHex(v.ephemeralSecret), fromHex(v.nonce));
-      expect(toHex(w.wrapped)).toBe(v.wrapped);
-      expect(toHex(w.sig)).toBe(v.sig);
-      expect({ conv: w.conv, epoch: w.epoch, recipient: w.recipient, wrappedBy: w.wrappedBy }).toEqual(v.context);
-      const wrapped = fromHex(v.wrapped);
-      expect(wrapped.length).toBe(32 + 24 + 32 + 16);
-      expect(toHex(wrapped.subarray(0, 32))).toBe(toHex(sodium.crypto_scalarmult_base(fromHex(v.ephemeralSecret))));
-      expect(toHex(wrapped.subarray(32, 56))).toBe(v.nonce);
-      expect(toHex(sodium.crypto_scalarmult_base(recipientSecret))).toBe(v.recipientX25519);
-      // The signed statement: encodeFields([conv, epoch, recipient, wrappedBy, wrapped]) under CTX.wrapSig.
       const c = v.context;
-      const sigMessage = (bytes: Uint8Array): Uint8Array => encodeFields([c.conv, c.epoch, c.recipient, c.wrappedBy, bytes]);
-      const signed = concatBytes(utf8(CTX.wrapSig), Uint8Array.of(0), sigMessage(wrapped));
-      expect(sodium.crypto_sign_verify_detached(fromHex(v.sig), signed, wrapperKey)).toBe(true);
+      const set = v.recipients.map((r) => ({ recipient: r.recipient, x25519: fromHex(r.recipientX25519) }));
+      const rows = dangerousTestOnlyWrap(convKey, set, c, wrapperSecret, fromHex(v.ephemeralSecret), v.recipients.map((r) => fromHex(r.nonce)));
+      expect(rows.map((w) => toHex(w.wrapped))).toEqual(v.recipients.map((r) => r.wrapped));
+      expect(rows.map((w) => toHex(w.sig))).toEqual(v.recipients.map(() => v.sig));
+      expect(rows.map((w) => ({ conv: w.conv, epoch: w.epoch, recipient: w.recipient, wrappedBy: w.wrappedBy }))).toEqual(v.recipients.map((r) => ({ ...c, recipient: r.recipient })));
 
-      const key: WrappedKey = { ...v.context, wrapped, sig: fromHex(v.sig) };
-      expect(verifyWrappedKey(key, wrapperKey)).toBe(true);
-      expect(toHex(unwrapConversationKey(key, recipientSecret, wrapperKey))).toBe(v.convKey);
+      // The one signed statement of the set: encodeFields([conv, epoch, wrappedBy, epk]) under CTX.wrapSetSig.
+      const epk = fromHex(v.ephemeralPublicKey);
+      expect(toHex(sodium.crypto_scalarmult_base(fromHex(v.ephemeralSecret)))).toBe(v.ephemeralPublicKey);
+      const sigMessage = (e: Uint8Array): Uint8Array => encodeFields([c.conv, c.epoch, c.wrappedBy, e]);
+      expect(toHex(sigMessage(epk))).toBe(v.sigMessage);
+      const sig = fromHex(v.sig);
+      expect(sodium.crypto_sign_verify_detached(sig, concatBytes(utf8(CTX.wrapSetSig), Uint8Array.of(0), sigMessage(epk)), wrapperKey)).toBe(true);
 
+      const keys: WrappedKey[] = v.recipients.map((r) => ({ ...c, recipient: r.recipient, wrapped: fromHex(r.wrapped), sig }));
+      const secrets = v.recipients.map((r) => fromHex(r.recipientSecret));
       const region = (i: number): string => (i < 32 ? 'ephemeral key' : i < 56 ? 'nonce' : i < 88 ? 'sealed key' : 'tag');
-      for (const i of indices(wrapped)) {
-        const bad = flipped(wrapped, i);
-        expectVerificationFailed(() => unwrapConversationKey({ ...key, wrapped: bad }, recipientSecret, wrapperKey), `${region(i)} byte ${i}`);
-        // Even re-signed by the wrapper, a flipped byte must not get past the AEAD.
-        const resigned = signWithContext(wrapperSecret, CTX.wrapSig, sigMessage(bad));
-        expectVerificationFailed(() => unwrapConversationKey({ ...key, wrapped: bad, sig: resigned }, recipientSecret, wrapperKey), `re-signed ${region(i)} byte ${i}`);
-      }
-      for (const i of indices(key.sig)) {
-        expectVerificationFailed(() => unwrapConversationKey({ ...key, sig: flipped(key.sig, i) }, recipientSecret, wrapperKey), `sig byte ${i}`);
-      }
-      const contexts: Partial<WrappedKey>[] = [
-        { conv: alteredString(c.conv) },
-        { epoch: c.epoch + 1 },
-        { recipient: alteredString(c.recipient) },
-        { wrappedBy: alteredString(c.wrappedBy) },
-      ];
-      for (const change of contexts) {
-        expectVerificationFailed(() => unwrapConversationKey({ ...key, ...change }, recipientSecret, wrapperKey), JSON.stringify(change));
-      }
-      expectVerificationFailed(() => unwrapConversationKey(key, flipped(recipientSecret, 5), wrapperKey), 'wrong recipient secret');
-      expectVerificationFailed(() => unwrapConversationKey(key, recipientSecret, fromHex(files.identity.vectors[1]!.identityKey)), 'wrong wrapper key');
+      v.recipients.forEach((r, n) => {
+        const key = keys[n]!;
+        const secret = secrets[n]!;
+        const unwrap = (k: WrappedKey, s = secret, by = wrapperKey) => unwrapConversationKey(k, s, by);
+        expect(key.wrapped.length).toBe(32 + 24 + 32 + 16);
+        expect(toHex(key.wrapped.subarray(0, 32))).toBe(v.ephemeralPublicKey);
+        expect(toHex(key.wrapped.subarray(32, 56))).toBe(r.nonce);
+        expect(toHex(sodium.crypto_scalarmult_base(secret))).toBe(r.recipientX25519);
+        expect(verifyWrappedKey(key, wrapperKey)).toBe(true);
+        expect(toHex(unwrap(key))).toBe(v.convKey);
+
+        for (const i of indices(key.wrapped)) {
+          const bad = flipped(key.wrapped, i);
+          // The ephemeral key is signed; the nonce, sealed key and tag are held by the AEAD.
+          expectVerificationFailed(() => unwrap({ ...key, wrapped: bad }), `${r.recipient}: ${region(i)} byte ${i}`);
+          if (i < 32) {
+            // Even with a flipped ephemeral key re-signed by the wrapper, the KDF and the AEAD refuse it.
+            const resigned = signWithContext(wrapperSecret, CTX.wrapSetSig, sigMessage(bad.subarray(0, 32)));
+            expectVerificationFailed(() => unwrap({ ...key, wrapped: bad, sig: resigned }), `${r.recipient}: re-signed ephemeral key byte ${i}`);
+          }
+        }
+        for (const i of indices(sig)) expectVerificationFailed(() => unwrap({ ...key, sig: flipped(sig, i) }), `${r.recipient}: sig byte ${i}`);
+        expectVerificationFailed(() => unwrap({ ...key, wrapped: key.wrapped.subarray(0, 103) }), `${r.recipient}: truncated`);
+
+        const contexts: Partial<WrappedKey>[] = [
+          { conv: alteredString(c.conv) },
+          { epoch: c.epoch + 1 },
+          { recipient: alteredString(r.recipient) },
+          { wrappedBy: alteredString(c.wrappedBy) },
+        ];
+        for (const change of contexts) expectVerificationFailed(() => unwrap({ ...key, ...change }), `${r.recipient}: ${JSON.stringify(change)}`);
+        // Swapped recipients: another member's row relabelled as this one's, or this row opened by another member.
+        v.recipients.forEach((o, m) => {
+          if (m === n) return;
+          expectVerificationFailed(() => unwrap({ ...keys[m]!, recipient: r.recipient }), `${o.recipient}'s row relabelled for ${r.recipient}`);
+          expectVerificationFailed(() => unwrap(key, secrets[m]), `${r.recipient}'s row opened by ${o.recipient}`);
+          expectVerificationFailed(() => unwrap({ ...key, recipient: o.recipient }, secrets[m]), `${r.recipient}'s row relabelled and opened by ${o.recipient}`);
+        });
+        expectVerificationFailed(() => unwrap(key, flipped(secret, 5)), `${r.recipient}: wrong recipient secret`);
+        expectVerificationFailed(() => unwrap(key, secret, fromHex(files.identity.vectors[1]!.identityKey)), `${r.recipient}: wrong wrapper key`);
+      });
     });
   }
+
+  it('the vectors cover a set of at least three recipients sharing one ephemeral key and one signature', () => {
+    const largest = Math.max(...files.wrap.vectors.map((v) => v.recipients.length));
+    expect(largest).toBeGreaterThanOrEqual(3);
+    for (const v of files.wrap.vectors) {
+      for (const r of v.recipients) expect(r.wrapped.slice(0, 64)).toBe(v.ephemeralPublicKey);
+      expect(new Set(v.recipients.map((r) => r.nonce)).size).toBe(v.recipients.length);
+    }
+  });
 });
 
 describe('envelopes: messageAd and sealEnvelope', () => {

@@ -81,26 +81,37 @@ export interface IdentityVector {
   x25519Sig: string;
 }
 
-export interface WrapContextJson {
+/** What every wrapped key of one set shares. */
+export interface WrapSetContextJson {
   conv: string;
   epoch: number;
-  recipient: string;
   wrappedBy: string;
 }
 
-export interface WrapVector {
-  name: string;
-  context: WrapContextJson;
-  convKey: string;
+/** One recipient of a wrapped set and the row it gets. */
+export interface WrapRecipientJson {
+  recipient: string;
   recipientSecret: string;
   recipientX25519: string;
-  wrapperSigningSecret: string;
-  wrapperIdentityKey: string;
-  ephemeralSecret: string;
   nonce: string;
   /** ephemeral public key || nonce || sealed key || tag */
   wrapped: string;
+}
+
+/** One key wrapped for a set of recipients under one ephemeral key and one signature. */
+export interface WrapVector {
+  name: string;
+  context: WrapSetContextJson;
+  convKey: string;
+  wrapperSigningSecret: string;
+  wrapperIdentityKey: string;
+  ephemeralSecret: string;
+  ephemeralPublicKey: string;
+  /** encodeFields([conv, epoch, wrappedBy, ephemeral public key]), signed under CTX.wrapSetSig */
+  sigMessage: string;
+  /** the one signature every row of the set carries */
   sig: string;
+  recipients: WrapRecipientJson[];
 }
 
 export interface EnvelopeHeaderJson {

@@ -41,6 +41,7 @@ import {
   signWithContext,
   statementHash,
   toB64,
+  unwrapConversationKey,
   utf8,
   verifyJoinRequest,
   verifyStatementSignature,
@@ -230,7 +231,9 @@ write<SignVector>('sign-with-context.json', {
   vectors: [
     signVector('empty message', 'alice', CTX.messageSig, new Uint8Array(0)),
     signVector('membership statement', 'alice', CTX.membershipSig, utf8('{"v":1,"kind":"genesis"}')),
-    signVector('binary message', 'bob', CTX.wrapSig, fixed('sign/binary', 48)),
+    // Any context string exercises the framing; this one is the retired per-recipient wrap context,
+    // kept so this file stays as it was.
+    signVector('binary message', 'bob', 'umbra/v1/wrap-sig', fixed('sign/binary', 48)),
   ],
 });
 
@@ -286,31 +289,44 @@ write<IdentityVector>('identity-binding.json', {
 
 // ---- key wrapping ------------------------------------------------------------------------
 
-function wrapVector(name: string, wrapper: string, recipient: string, epoch: number): WrapVector {
+function wrapVector(name: string, wrapper: string, recipients: readonly string[], epoch: number): WrapVector {
   const wrapperId = identityFromSecrets(signingSecret(wrapper), fixed(`${wrapper}/agreement`, 32));
-  const recipientId = identityFromSecrets(signingSecret(recipient), fixed(`${recipient}/agreement`, 32));
-  const context = { conv: toB64(fixed('conv/1', 16)), epoch, recipient, wrappedBy: wrapper };
+  const recipientIds = recipients.map((who) => identityFromSecrets(signingSecret(who), fixed(`${who}/agreement`, 32)));
+  const base = { conv: toB64(fixed('conv/1', 16)), epoch, wrappedBy: wrapper };
   const convKey = fixed(`wrap/${name}/conv-key`, 32);
   const ephemeralSecret = fixed(`wrap/${name}/ephemeral`, 32);
-  const nonce = fixed(`wrap/${name}/nonce`, 24);
-  const w = dangerousTestOnlyWrap(convKey, recipientId.agreement.publicKey, context, wrapperId.signing.secretKey, ephemeralSecret, nonce);
+  const nonces = recipients.map((who) => fixed(`wrap/${name}/nonce/${who}`, 24));
+  const set = recipients.map((who, i) => ({ recipient: who, x25519: recipientIds[i]!.agreement.publicKey }));
+  const rows = dangerousTestOnlyWrap(convKey, set, base, wrapperId.signing.secretKey, ephemeralSecret, nonces);
+  const epk = sodium.crypto_scalarmult_base(ephemeralSecret);
+  const sigMessage = encodeFields([base.conv, base.epoch, base.wrappedBy, epk]);
+  check(rows.every((w) => equalBytes(w.sig, rows[0]!.sig) && equalBytes(w.wrapped.subarray(0, 32), epk)), `one ephemeral key and one signature per set (${name})`);
+  check(rows.every((w, i) => equalBytes(unwrapConversationKey(w, recipientIds[i]!.agreement.secretKey, wrapperId.signing.publicKey), convKey)), `every recipient unwraps (${name})`);
   return {
     name,
-    context,
+    context: base,
     convKey: toHex(convKey),
-    recipientSecret: toHex(recipientId.agreement.secretKey),
-    recipientX25519: toHex(recipientId.agreement.publicKey),
     wrapperSigningSecret: toHex(wrapperId.signing.secretKey),
     wrapperIdentityKey: toHex(wrapperId.signing.publicKey),
     ephemeralSecret: toHex(ephemeralSecret),
-    nonce: toHex(nonce),
-    wrapped: toHex(w.wrapped),
-    sig: toHex(w.sig),
+    ephemeralPublicKey: toHex(epk),
+    sigMessage: toHex(sigMessage),
+    sig: toHex(rows[0]!.sig),
+    recipients: rows.map((w, i) => ({
+      recipient: w.recipient,
+      recipientSecret: toHex(recipientIds[i]!.agreement.secretKey),
+      recipientX25519: toHex(recipientIds[i]!.agreement.publicKey),
+      nonce: toHex(nonces[i]!),
+      wrapped: toHex(w.wrapped),
+    })),
   };
 }
 write<WrapVector>('wrap.json', {
-  source: `${ownSource('wrapConversationKey: ephemeral-static X25519, BLAKE2b KDF, XChaCha20-Poly1305, Ed25519 signature; shared/crypto/wrap.ts, via dangerousTestOnlyWrap')}`,
-  vectors: [wrapVector('alice wraps for bob, epoch 0', 'alice', 'bob', 0), wrapVector('alice wraps for herself, epoch 7', 'alice', 'alice', 7)],
+  source: `${ownSource('wrapConversationKeyForAll: one ephemeral X25519 key per set, BLAKE2b KDF and XChaCha20-Poly1305 per recipient, one Ed25519 signature over encodeFields([conv, epoch, wrappedBy, epk]); shared/crypto/wrap.ts, via dangerousTestOnlyWrap')}`,
+  vectors: [
+    wrapVector('alice wraps for alice, bob and carol, epoch 3', 'alice', ['alice', 'bob', 'carol'], 3),
+    wrapVector('alice wraps for bob alone, epoch 0', 'alice', ['bob'], 0),
+  ],
 });
 
 // ---- roster hash -------------------------------------------------------------------------
