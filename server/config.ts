@@ -35,6 +35,13 @@ export interface RelayConfig {
     maxBufferedBytes: number;
     /** Most envelopes stored in one group-commit transaction. */
     maxCommitBatch: number;
+    /**
+     * Most new envelopes pushed (and readable) before the fsync that makes them durable; past it,
+     * pushes wait for the fsync. After an unclean stop every conversation's next seq skips this
+     * many, so no seq a client may have seen is given again (docs/PROTOCOL.md §Delivery). 0 makes
+     * every push wait for the fsync.
+     */
+    maxUnsyncedPushes: number;
     pingIntervalMs: number;
   };
   throttle: {
@@ -89,6 +96,7 @@ export function defaultConfig(overrides: ConfigOverrides = {}): RelayConfig {
       maxConnectionsPerAddress: 50,
       maxBufferedBytes: 4 * 1024 * 1024,
       maxCommitBatch: 1000,
+      maxUnsyncedPushes: 4096,
       pingIntervalMs: 30_000,
     },
     throttle: {

@@ -13,6 +13,7 @@ import { createLogger, type Logger } from './log.ts';
 import { defaultSecretFile, loadRelaySecret } from './secrets.ts';
 import { RoomStore } from './rooms/store.ts';
 import { RelayStore, SWEEP_SQL } from './store.ts';
+import { enterRunning } from './run-marker.ts';
 import { Sweeper } from './sweeper.ts';
 import { Throttle } from './throttle.ts';
 import { Hub } from './ws/hub.ts';
@@ -43,6 +44,13 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
   const checkpointer = new Checkpointer(db.sqlite, path.join(config.dataDir, DB_FILE), { intervalMs: config.wal.checkpointIntervalMs, restartWalBytes: config.wal.restartWalBytes, maxWalBytes: config.wal.maxWalBytes }, log, SWEEP_SQL);
   checkpointer.start();
   const store = new RelayStore(db, config.now);
+  const running = enterRunning(config.dataDir, config.now());
+  if (running.uncleanBefore && config.limits.maxUnsyncedPushes > 0) {
+    // Envelopes pushed ahead of their fsync may have been lost with their seqs; never give those
+    // seqs to other envelopes (docs/PROTOCOL.md §Delivery).
+    const conversations = store.skipSeqs(config.limits.maxUnsyncedPushes);
+    log.warn({ event: 'unclean_stop', conversations, skipped: config.limits.maxUnsyncedPushes }, 'the relay did not stop cleanly last time; every conversation skips seqs');
+  }
   const t = config.throttle;
   const services: Services = {
     store,
@@ -121,6 +129,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await checkpointer.stop();
       await db.close();
+      running.leave();
     },
   };
 }

@@ -69,8 +69,8 @@ export class RelayStore {
    * and an entry is filled only outside a transaction, so it never holds uncommitted rows.
    */
   private readonly memberCache = new Map<string, { ids: number[]; set: Set<number> }>();
-  /** Committed with `deferSync` and not yet fsynced, per conversation, in commit order (see markSynced). */
-  private readonly unsynced = new Map<string, number[]>();
+  /** Committed with `deferSync` and not yet released, per conversation, in commit order (see release). */
+  private readonly unreleased = new Map<string, number[]>();
 
   constructor(
     readonly db: OpenedDb,
@@ -325,8 +325,8 @@ export class RelayStore {
    * Stores every envelope of `batch` with the next sequence numbers in one transaction, each inside
    * its own savepoint so a refused envelope leaves the others standing. A retry with the same
    * client message id and ciphertext returns the first result; a different ciphertext under a used
-   * id is `duplicate_message`. With `deferSync` the commit does not wait for the disk; the caller
-   * syncs the WAL and then calls markSynced (server/ws/commit-queue.ts). Returns, in order, each
+   * id is `duplicate_message`. With `deferSync` the commit does not wait for the disk, and the new
+   * envelopes stay unreadable until the caller releases them (server/ws/commit-queue.ts). Returns, in order, each
    * envelope's result or the error that refused it; throws (having stored nothing) only if the
    * commit itself fails.
    */
@@ -354,26 +354,26 @@ export class RelayStore {
       batch.forEach((e, i) => {
         const r = results[i]!;
         if (r instanceof UmbraError || r.duplicate) return;
-        const list = this.unsynced.get(e.env.conv);
+        const list = this.unreleased.get(e.env.conv);
         if (list) list.push(r.seq);
-        else this.unsynced.set(e.env.conv, [r.seq]);
+        else this.unreleased.set(e.env.conv, [r.seq]);
       });
     }
     return results;
   }
 
   /**
-   * The WAL is on disk up to here: these envelopes (appended with `deferSync`, oldest first) may now
-   * be read. Until then every read stops before the oldest of them, so nothing a power loss could
-   * take back is ever served.
+   * These envelopes (appended with `deferSync`) may now be read: they are committed, and the
+   * commit queue has pushed them or is about to. Until then every read of their conversation
+   * stops before the oldest of them, so a read never serves what the queue has not released.
    */
-  markSynced(items: readonly { conv: string; seq: number }[]): void {
+  release(items: readonly { conv: string; seq: number }[]): void {
     for (const { conv, seq } of items) {
-      const list = this.unsynced.get(conv);
+      const list = this.unreleased.get(conv);
       if (!list) continue;
       const at = list.indexOf(seq);
       if (at >= 0) list.splice(at, 1);
-      if (list.length === 0) this.unsynced.delete(conv);
+      if (list.length === 0) this.unreleased.delete(conv);
     }
   }
 
@@ -454,6 +454,14 @@ export class RelayStore {
     );
   }
 
+  /**
+   * Moves every conversation's next seq `n` further on (after an unclean stop, see
+   * server/run-marker.ts); returns how many conversations there are.
+   */
+  skipSeqs(n: number): number {
+    return this.db.sqlite.prepare('update conversations set last_seq = last_seq + ?').run(n).changes;
+  }
+
   /** Deletes up to `limit` envelopes past their expiry, oldest expiry first, in one short transaction; returns how many. */
   sweepExpired(limit: number): number {
     const now = this.now();
@@ -499,14 +507,14 @@ export class RelayStore {
 
   private envelopeQuery(convId: string) {
     const now = this.now();
-    const firstUnsynced = this.unsynced.get(convId)?.[0] ?? Number.MAX_SAFE_INTEGER;
+    const firstUnreleased = this.unreleased.get(convId)?.[0] ?? Number.MAX_SAFE_INTEGER;
     return this.q
       .selectFrom('envelopes as e')
       .innerJoin('users as u', 'u.id', 'e.sender_id')
       .selectAll('e')
       .select('u.username as sender')
       .where('e.conv_id', '=', convId)
-      .where('e.seq', '<', firstUnsynced)
+      .where('e.seq', '<', firstUnreleased)
       .where((eb) => eb.or([eb('e.expires_at', 'is', null), eb('e.expires_at', '>', now)]));
   }
 }

@@ -1,9 +1,10 @@
 // Group commit for the delivery path (docs/PROTOCOL.md §Delivery): every envelope that arrives in
-// one turn of the event loop is stored in one SQLite transaction, the WAL is then fsynced off the
-// event loop, and only after that are the envelopes acknowledged and pushed. Nothing is
-// acknowledged, forwarded or served before it is on disk, so the delivery promise is the one of a
-// synchronous = FULL commit per envelope; what changes is that the relay pays one fsync for many
-// envelopes and never waits for the disk on its event loop.
+// one turn of the event loop is stored in one SQLite transaction, and the WAL is then fsynced off
+// the event loop. Once committed (written to the WAL, so a process crash cannot lose it) an
+// envelope is pushed to members and readable; its sender is acknowledged only after the fsync, so
+// an acknowledged envelope survives a power cut too. At most `maxUnsyncedPushes` envelopes are
+// pushed ahead of their fsync; after an unclean stop the relay skips that many seqs in every
+// conversation, so a seq pushed and then lost to a power cut is never given to another envelope.
 import { UmbraError } from '../../shared/index.ts';
 import type { AppendResult, NewEnvelope } from '../store.ts';
 
@@ -22,15 +23,26 @@ export interface CommitQueueStats {
   syncs: number;
 }
 
-interface Pending {
-  item: NewEnvelope;
+/** What the queue tells the one who queued an envelope. */
+export interface CommitCallbacks {
+  /** The envelope is committed and may be pushed (new envelopes only; before `done`, possibly before the fsync). */
+  stored(result: AppendResult): void;
+  /** Committed and on disk (or refused): the answer for the sender. */
   done(outcome: CommitOutcome): void;
+}
+
+interface Pending extends CommitCallbacks {
+  item: NewEnvelope;
 }
 
 /** A committed transaction whose WAL frames are not known to be on disk yet. */
 interface Committed {
   chunk: Pending[];
   outcomes: CommitOutcome[];
+  /** Its new envelopes were pushed already (ahead of the fsync). */
+  released: boolean;
+  /** How many new envelopes it stored. */
+  fresh: number;
 }
 
 /** What the queue needs of the store. */
@@ -39,8 +51,8 @@ export interface CommitTarget {
   commit(batch: readonly NewEnvelope[]): CommitOutcome[];
   /** fsyncs the WAL off the event loop (OpenedDb.syncWal). */
   sync(done: (err: Error | null) => void): void;
-  /** The envelopes of these transactions are on disk: reads may serve them (RelayStore.markSynced). */
-  synced(items: readonly { conv: string; seq: number }[]): void;
+  /** These committed envelopes may be read and pushed (RelayStore.release). */
+  release(items: readonly { conv: string; seq: number }[]): void;
 }
 
 export class CommitQueue {
@@ -48,6 +60,10 @@ export class CommitQueue {
   private scheduled = false;
   private syncing = false;
   private awaitingSync: Committed[] = [];
+  /** New envelopes pushed ahead of their fsync and not synced yet. */
+  private releasedUnsynced = 0;
+  /** A commit waits for its fsync to be pushed; later ones wait too, so pushes stay in seq order. */
+  private holding = false;
   /** How many holders (the checkpointer, the sweeper) are holding commits back; commits run at 0. */
   private pauses = 0;
   readonly stats: CommitQueueStats = { commits: 0, envelopes: 0, maxBatch: 0, failedCommits: 0, syncs: 0 };
@@ -55,19 +71,24 @@ export class CommitQueue {
   /**
    * @param target the store and the WAL sync
    * @param maxBatch envelopes per transaction; a longer queue is committed in several
+   * @param maxUnsyncedPushes new envelopes that may be pushed ahead of their fsync (0: none)
    * @param onFailure told when a whole transaction or a sync failed (logged by the hub)
    * @param onCommitted runs after each committed transaction (the WAL bound check)
    */
   constructor(
     private readonly target: CommitTarget,
     private readonly maxBatch: number,
+    private readonly maxUnsyncedPushes: number,
     private readonly onFailure: (err: Error, size: number) => void,
     private readonly onCommitted: () => void = () => {},
   ) {}
 
-  /** Queues an envelope; `done` runs once it is committed and on disk (or refused), never before. */
-  enqueue(item: NewEnvelope, done: (outcome: CommitOutcome) => void): void {
-    this.queue.push({ item, done });
+  /**
+   * Queues an envelope; `stored` runs once it is committed (a new envelope only), `done` once it
+   * is also on disk (or refused), never before.
+   */
+  enqueue(item: NewEnvelope, callbacks: CommitCallbacks): void {
+    this.queue.push({ item, stored: callbacks.stored, done: callbacks.done });
     if (!this.scheduled) {
       this.scheduled = true;
       // setImmediate runs after the poll phase, so every frame read in this turn joins the batch.
@@ -103,7 +124,14 @@ export class CommitQueue {
         const outcomes = this.target.commit(chunk.map((p) => p.item));
         this.noteCommit(chunk.length);
         this.onCommitted();
-        this.awaitingSync.push({ chunk, outcomes });
+        const fresh = outcomes.filter(isNew).length;
+        const early = !this.holding && this.releasedUnsynced + fresh <= this.maxUnsyncedPushes;
+        const committed: Committed = { chunk, outcomes, released: early, fresh };
+        if (early) {
+          this.releasedUnsynced += fresh;
+          this.release(committed);
+        } else this.holding = true;
+        this.awaitingSync.push(committed);
       } catch (err) {
         this.stats.failedCommits++;
         this.onFailure(err as Error, chunk.length);
@@ -125,19 +153,30 @@ export class CommitQueue {
     this.target.sync((err) => {
       this.syncing = false;
       this.stats.syncs++;
-      const stored: { conv: string; seq: number }[] = [];
+      // Pushed either way: if the sync failed the rows are still committed, and a sender's retry
+      // (same id, same bytes) is answered with the same sequence number.
       for (const c of group) {
-        c.chunk.forEach((p, i) => {
-          const o = c.outcomes[i]!;
-          if (!(o instanceof UmbraError) && !o.duplicate) stored.push({ conv: p.item.env.conv, seq: o.seq });
-        });
+        if (c.released) this.releasedUnsynced -= c.fresh;
+        else this.release(c);
       }
-      // Readable either way: if the sync failed the rows are still committed, and a sender's
-      // retry (same id, same bytes) is answered with the same sequence number.
-      this.target.synced(stored);
-      if (err) this.onFailure(err, stored.length);
+      this.holding = this.awaitingSync.some((c) => !c.released);
+      if (err) this.onFailure(err, group.reduce((n, c) => n + c.fresh, 0));
       for (const c of group) answer(c.chunk, err ? c.chunk.map(() => couldNotStore()) : c.outcomes);
       this.startSync();
+    });
+  }
+
+  /** Makes a commit's new envelopes readable, then lets them be pushed. */
+  private release(c: Committed): void {
+    const items: { conv: string; seq: number }[] = [];
+    c.chunk.forEach((p, i) => {
+      const o = c.outcomes[i]!;
+      if (isNew(o)) items.push({ conv: p.item.env.conv, seq: o.seq });
+    });
+    this.target.release(items);
+    c.chunk.forEach((p, i) => {
+      const o = c.outcomes[i]!;
+      if (isNew(o)) p.stored(o);
     });
   }
 
@@ -146,6 +185,10 @@ export class CommitQueue {
     this.stats.envelopes += size;
     if (size > this.stats.maxBatch) this.stats.maxBatch = size;
   }
+}
+
+function isNew(o: CommitOutcome): o is AppendResult {
+  return !(o instanceof UmbraError) && !o.duplicate;
 }
 
 function answer(chunk: readonly Pending[], outcomes: readonly CommitOutcome[]): void {

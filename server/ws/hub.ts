@@ -59,9 +59,10 @@ export class Hub implements HubPort {
       {
         commit: (batch) => s.store.appendEnvelopes(batch, { deferSync: true }),
         sync: (done) => s.store.db.syncWal(done),
-        synced: (items) => s.store.markSynced(items),
+        release: (items) => s.store.release(items),
       },
       s.config.limits.maxCommitBatch,
+      s.config.limits.maxUnsyncedPushes,
       (err, size) => s.log.error({ event: 'commit_failed', message: err.message, envelopes: size }, 'a group commit or its WAL sync failed; its senders were told to retry'),
       () => s.walGuard?.(),
     );
@@ -194,19 +195,24 @@ export class Hub implements HubPort {
         const sig = decodeB64(env.sig, 'env.sig');
         const rosterHash = decodeB64(env.rosterHash, 'env.rosterHash');
         const id = frame.id;
-        // Acknowledged and pushed only once the transaction holding it committed (synchronous = FULL).
-        this.commits.enqueue({ env, senderId: conn.userId, ct, sig, rosterHash, opens: frame.opens ?? [] }, (result) => {
-          if (result instanceof UmbraError) {
-            this.stats.rejected++;
-            return this.sendError(conn, id, result.code, result.message);
-          }
-          this.send(conn, { t: 'ack', id, conv: env.conv, seq: result.seq, clientMsgId: env.clientMsgId, receivedAt: result.receivedAt });
-          if (!result.duplicate) {
-            this.stats.envelopesStored++;
-            const push = JSON.stringify({ t: 'env', conv: env.conv, item: { seq: result.seq, receivedAt: result.receivedAt, expiresAt: env.expiresAt, env } } satisfies ServerFrame);
-            this.broadcast(this.s.store.memberIds(env.conv), push);
-          }
-        });
+        // Pushed once the transaction holding it committed, acknowledged once it is on disk too.
+        this.commits.enqueue(
+          { env, senderId: conn.userId, ct, sig, rosterHash, opens: frame.opens ?? [] },
+          {
+            stored: (result) => {
+              this.stats.envelopesStored++;
+              const push = JSON.stringify({ t: 'env', conv: env.conv, item: { seq: result.seq, receivedAt: result.receivedAt, expiresAt: env.expiresAt, env } } satisfies ServerFrame);
+              this.broadcast(this.s.store.memberIds(env.conv), push);
+            },
+            done: (result) => {
+              if (result instanceof UmbraError) {
+                this.stats.rejected++;
+                return this.sendError(conn, id, result.code, result.message);
+              }
+              this.send(conn, { t: 'ack', id, conv: env.conv, seq: result.seq, clientMsgId: env.clientMsgId, receivedAt: result.receivedAt });
+            },
+          },
+        );
         return;
       }
       case 'sync': {
