@@ -109,35 +109,60 @@ const LONE_SURROGATE = /\p{Surrogate}/u;
  * well-formed UTF-16. Throws RangeError otherwise.
  */
 export function encodeFields(fields: readonly Field[]): Uint8Array {
-  const parts: Uint8Array[] = [];
-  const push = (f: Field): void => {
-    if (f === null) {
-      parts.push(Uint8Array.of(TAG_NULL));
-    } else if (typeof f === 'number') {
+  // Two passes over the fields: one sizes the output (encoding each string once), one writes it.
+  const strings: Uint8Array[] = [];
+  const size = sizeFields(fields, strings);
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  const at = { o: 0, s: 0 };
+  writeFields(fields, out, view, strings, at);
+  return out;
+}
+
+function sizeFields(fields: readonly Field[], strings: Uint8Array[]): number {
+  let n = 0;
+  for (const f of fields) {
+    if (f === null) n += 1;
+    else if (typeof f === 'number') {
       if (!Number.isSafeInteger(f) || f < 0) throw new RangeError(`not a non-negative safe integer: ${f}`);
-      const b = new Uint8Array(9);
-      b[0] = TAG_UINT;
-      new DataView(b.buffer).setBigUint64(1, BigInt(f));
-      parts.push(b);
+      n += 9;
     } else if (typeof f === 'string') {
       // Lone surrogates all encode as U+FFFD, which would make distinct strings collide.
       if (LONE_SURROGATE.test(f)) throw new RangeError('string field is not well-formed UTF-16 (lone surrogate)');
-      const s = utf8(f);
-      parts.push(header(TAG_STRING, s.length), s);
-    } else if (f instanceof Uint8Array) {
-      parts.push(header(TAG_BYTES, f.length), f);
-    } else {
-      parts.push(header(TAG_LIST, f.length));
-      for (const item of f) push(item);
-    }
-  };
-  for (const f of fields) push(f);
-  return concatBytes(...parts);
+      const b = utf8(f);
+      strings.push(b);
+      n += 5 + b.length;
+    } else if (f instanceof Uint8Array) n += 5 + f.length;
+    else n += 5 + sizeFields(f, strings);
+  }
+  return n;
 }
 
-function header(tag: number, length: number): Uint8Array {
-  const b = new Uint8Array(5);
-  b[0] = tag;
-  new DataView(b.buffer).setUint32(1, length);
-  return b;
+function writeFields(fields: readonly Field[], out: Uint8Array, view: DataView, strings: readonly Uint8Array[], at: { o: number; s: number }): void {
+  for (const f of fields) {
+    if (f === null) out[at.o++] = TAG_NULL;
+    else if (typeof f === 'number') {
+      out[at.o] = TAG_UINT;
+      // u64 big-endian from a safe integer: the high 21 bits, then the low 32.
+      view.setUint32(at.o + 1, Math.floor(f / 0x1_0000_0000));
+      view.setUint32(at.o + 5, f >>> 0);
+      at.o += 9;
+    } else if (typeof f === 'string') {
+      const b = strings[at.s++]!;
+      out[at.o] = TAG_STRING;
+      view.setUint32(at.o + 1, b.length);
+      out.set(b, at.o + 5);
+      at.o += 5 + b.length;
+    } else if (f instanceof Uint8Array) {
+      out[at.o] = TAG_BYTES;
+      view.setUint32(at.o + 1, f.length);
+      out.set(f, at.o + 5);
+      at.o += 5 + f.length;
+    } else {
+      out[at.o] = TAG_LIST;
+      view.setUint32(at.o + 1, f.length);
+      at.o += 5;
+      writeFields(f, out, view, strings, at);
+    }
+  }
 }

@@ -88,6 +88,10 @@ export function verifyEnvelopeSignature(env: SealedEnvelope, senderIdentityKey: 
   } catch {
     return false;
   }
+  return verifyWithAd(env, ad, senderIdentityKey);
+}
+
+function verifyWithAd(env: SealedEnvelope, ad: Uint8Array, senderIdentityKey: Uint8Array): boolean {
   return verifyWithContext(senderIdentityKey, CTX.messageSig, concatBytes(ad, env.ct), env.sig);
 }
 
@@ -98,8 +102,15 @@ export function verifyEnvelopeSignature(env: SealedEnvelope, senderIdentityKey: 
 export function openEnvelope(env: SealedEnvelope, epochKey: Uint8Array, senderIdentityKey: Uint8Array): Uint8Array {
   if (env.v !== PROTOCOL_VERSION) throw new UmbraError('verification_failed', `unsupported protocol version ${env.v}`);
   if (!SUPPORTED_SUITES.includes(env.suite)) throw new UmbraError('verification_failed', `unsupported cipher suite ${env.suite}`);
-  if (!verifyEnvelopeSignature(env, senderIdentityKey)) {
+  let ad: Uint8Array;
+  try {
+    ad = messageAd(env);
+  } catch {
     throw new UmbraError('verification_failed', `signature of ${env.sender} does not verify`);
   }
-  return openAead(epochKey, env.ct, messageAd(env));
+  // The associated data is built once, for the signature and the AEAD alike.
+  if (!verifyWithAd(env, ad, senderIdentityKey)) {
+    throw new UmbraError('verification_failed', `signature of ${env.sender} does not verify`);
+  }
+  return openAead(epochKey, env.ct, ad);
 }
