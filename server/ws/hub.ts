@@ -2,7 +2,7 @@
 // of docs/PROTOCOL.md §Frames. Only ciphertext and routing fields pass through here.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import {
   CLOSE,
   ClientFrame,
@@ -18,27 +18,51 @@ import { httpStatus } from '../errors.ts';
 import { originAllowed } from '../origin.ts';
 import { hashSessionToken, sessionTokenFromCookieHeader } from '../sessions.ts';
 import { CommitQueue } from './commit-queue.ts';
-import { FragmentGuard } from './fragment-guard.ts';
+import { FRAGMENT_GUARD_START, guardChunk, type FragmentState } from './fragment-guard.ts';
 
-interface Conn {
-  ws: WebSocket;
+const kConn = Symbol('umbra.conn');
+
+/** One live connection: ws's own object (WebSocketServer `WebSocket` option), so no separate record, no per-connection closures. */
+export class Conn extends WebSocket implements FragmentState {
+  hub!: Hub;
   /** The TCP socket under `ws`, corked while a turn's frames are written (see sendRaw). */
-  socket: Duplex;
-  userId: number;
-  username: string;
-  sessionHash: Buffer;
-  address: string;
-  tokens: number;
-  refilledAt: number;
-  alive: boolean;
-  ready: boolean;
+  socket!: Duplex;
+  userId = 0;
+  username = '';
+  /** SHA-256 of the session token, as a latin1 string (32 chars): no Buffer/ArrayBuffer per connection. */
+  sessionKey = '';
+  address = '';
+  tokens = 0;
+  refilledAt = 0;
+  /** socket.bytesRead when the last ping went out; unchanged at the next round means no pong (nor anything else) arrived. */
+  readAtPing = -1;
+  ready = false;
+  // The fragment guard's state (server/ws/fragment-guard.ts).
+  fgHeader = FRAGMENT_GUARD_START.fgHeader;
+  fgRemaining = FRAGMENT_GUARD_START.fgRemaining;
+  fgFragments = FRAGMENT_GUARD_START.fgFragments;
+}
+
+function onConnMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  (this as Conn).hub.onMessage(this as Conn, data, isBinary);
+}
+function onConnError(this: WebSocket, err: Error): void {
+  (this as Conn).hub.s.log.info({ event: 'ws_error', message: err.message }, 'socket error');
+}
+function onConnClose(this: WebSocket): void {
+  (this as Conn).hub.detach(this as Conn);
+}
+function onSocketData(this: Duplex & { [kConn]?: Conn }, chunk: Buffer): void {
+  const conn = this[kConn];
+  if (conn && !guardChunk(conn, chunk, conn.hub.s.config.limits.maxFragments)) conn.close(CLOSE.tooBig, 'too many fragments');
 }
 
 export const WS_PATH = '/ws';
 
 export class Hub implements HubPort {
   private readonly wss: WebSocketServer;
-  private readonly byUser = new Map<number, Set<Conn>>();
+  /** One connection per user is the common case: stored bare, a Set only once a user has two. */
+  private readonly byUser = new Map<number, Conn | Set<Conn>>();
   private readonly perAddress = new Map<string, number>();
   /** Connections whose sockets this turn corked, with the bytes written since; uncorked together once the turn's synchronous work is done. */
   private readonly corked = new Map<Conn, number>();
@@ -48,12 +72,13 @@ export class Hub implements HubPort {
   /** Envelopes waiting for the group commit of this event-loop turn. */
   readonly commits: CommitQueue;
 
-  constructor(private readonly s: Services) {
+  constructor(readonly s: Services) {
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: s.config.limits.maxFrameBytes,
       perMessageDeflate: false,
       clientTracking: false,
+      WebSocket: Conn,
     });
     this.commits = new CommitQueue(
       {
@@ -91,59 +116,67 @@ export class Hub implements HubPort {
     const username = user.username;
     // accept() holds only what a connection keeps; closures made here would keep this whole
     // scope (the user's row with its vault, the request) alive as long as the socket.
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, userId, username, sessionHash, address));
+    const sessionKey = sessionHash.toString('latin1');
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws as Conn, socket, userId, username, sessionKey, address));
   }
 
-  private accept(ws: WebSocket, socket: Duplex, userId: number, username: string, sessionHash: Buffer, address: string): void {
-    const guard = new FragmentGuard(this.s.config.limits.maxFragments, () => ws.close(CLOSE.tooBig, 'too many fragments'));
-    socket.prependListener('data', (chunk: Buffer) => guard.push(chunk));
+  private accept(conn: Conn, socket: Duplex, userId: number, username: string, sessionKey: string, address: string): void {
+    conn.hub = this;
+    (socket as Duplex & { [kConn]?: Conn })[kConn] = conn;
+    socket.prependListener('data', onSocketData);
     const open = this.perAddress.get(address) ?? 0;
     if (open >= this.s.config.limits.maxConnectionsPerAddress) {
-      ws.close(CLOSE.policy, 'too many connections from this address');
+      conn.close(CLOSE.policy, 'too many connections from this address');
       return;
     }
     this.perAddress.set(address, open + 1);
-    this.attach({
-      ws,
-      socket,
-      userId,
-      username,
-      sessionHash,
-      address,
-      tokens: this.s.config.limits.frameBurst,
-      refilledAt: Date.now(),
-      alive: true,
-      ready: false,
-    });
-  }
-
-  private attach(conn: Conn): void {
-    const set = this.byUser.get(conn.userId) ?? new Set<Conn>();
-    set.add(conn);
-    this.byUser.set(conn.userId, set);
-    conn.ws.on('pong', () => (conn.alive = true));
-    conn.ws.on('message', (data, isBinary) => this.onMessage(conn, data, isBinary));
-    conn.ws.on('error', (err) => this.s.log.info({ event: 'ws_error', message: err.message }, 'socket error'));
-    conn.ws.on('close', () => {
-      set.delete(conn);
-      if (set.size === 0) this.byUser.delete(conn.userId);
-      const n = (this.perAddress.get(conn.address) ?? 1) - 1;
-      if (n <= 0) this.perAddress.delete(conn.address);
-      else this.perAddress.set(conn.address, n);
-    });
+    conn.socket = socket;
+    conn.userId = userId;
+    conn.username = username;
+    conn.sessionKey = sessionKey;
+    conn.address = address;
+    conn.tokens = this.s.config.limits.frameBurst;
+    conn.refilledAt = Date.now();
+    const prev = this.byUser.get(userId);
+    if (prev === undefined) this.byUser.set(userId, conn);
+    else if (prev instanceof Set) prev.add(conn);
+    else this.byUser.set(userId, new Set([prev, conn]));
+    conn.on('message', onConnMessage);
+    conn.on('error', onConnError);
+    conn.on('close', onConnClose);
     this.s.log.info({ event: 'ws_open' }, 'connection opened');
   }
 
-  private onMessage(conn: Conn, data: RawData, isBinary: boolean): void {
+  /** Every live connection (for broadcast-free walks: keepalive, endSession, close). */
+  private *conns(): IterableIterator<Conn> {
+    for (const v of this.byUser.values()) {
+      if (v instanceof Set) yield* v;
+      else yield v;
+    }
+  }
+
+  detach(conn: Conn): void {
+    const v = this.byUser.get(conn.userId);
+    if (v === conn) this.byUser.delete(conn.userId);
+    else if (v instanceof Set) {
+      v.delete(conn);
+      if (v.size === 1) this.byUser.set(conn.userId, v.values().next().value!);
+    }
+    const n = (this.perAddress.get(conn.address) ?? 1) - 1;
+    if (n <= 0) this.perAddress.delete(conn.address);
+    else this.perAddress.set(conn.address, n);
+  }
+
+  onMessage(conn: Conn, data: RawData, isBinary: boolean): void {
     this.stats.framesIn++;
     if (!this.takeToken(conn)) {
       this.s.log.info({ event: 'ws_rate_limited' }, 'connection over its frame rate');
-      conn.ws.close(CLOSE.policy, 'too many frames; slow down');
+      conn.close(CLOSE.policy, 'too many frames; slow down');
       return;
     }
     if (isBinary) {
       this.stats.rejected++;
-      conn.ws.close(CLOSE.unsupportedData, 'binary frames are not part of the protocol');
+      conn.close(CLOSE.unsupportedData, 'binary frames are not part of the protocol');
       return;
     }
     let raw: unknown;
@@ -244,23 +277,24 @@ export class Hub implements HubPort {
   }
 
   endSession(sessionHash: Buffer): void {
-    for (const set of this.byUser.values()) {
-      for (const conn of set) if (conn.sessionHash.equals(sessionHash)) conn.ws.close(CLOSE.sessionEnded, 'logged out');
-    }
+    const key = sessionHash.toString('latin1');
+    for (const conn of this.conns()) if (conn.sessionKey === key) conn.close(CLOSE.sessionEnded, 'logged out');
   }
 
   /** Live connection count, for the operator and tests. */
   connectionCount(): number {
     let n = 0;
-    for (const set of this.byUser.values()) n += set.size;
+    for (const v of this.byUser.values()) n += v instanceof Set ? v.size : 1;
     return n;
   }
 
   private broadcast(userIds: readonly number[], frame: string): void {
     for (const id of userIds) {
-      const set = this.byUser.get(id);
-      if (!set) continue;
-      for (const conn of set) if (conn.ready) this.sendRaw(conn, frame);
+      const v = this.byUser.get(id);
+      if (!v) continue;
+      if (v instanceof Set) {
+        for (const conn of v) if (conn.ready) this.sendRaw(conn, frame);
+      } else if (v.ready) this.sendRaw(v, frame);
     }
   }
 
@@ -269,14 +303,14 @@ export class Hub implements HubPort {
   }
 
   private sendRaw(conn: Conn, frame: string): void {
-    if (conn.ws.readyState !== conn.ws.OPEN) return;
+    if (conn.readyState !== WebSocket.OPEN) return;
     const max = this.s.config.limits.maxBufferedBytes;
     // What this turn corked is not the reader's fault; what is left from earlier turns is.
     const corkedNow = this.corked.get(conn) ?? 0;
-    if (conn.ws.bufferedAmount - corkedNow > max) {
+    if (conn.bufferedAmount - corkedNow > max) {
       this.stats.slowReadersDropped++;
       this.s.log.warn({ event: 'ws_slow_reader' }, 'dropping a connection that does not read');
-      conn.ws.terminate();
+      conn.terminate();
       return;
     }
     // A group commit pushes many frames to the same socket in one turn: corking until the turn
@@ -286,7 +320,7 @@ export class Hub implements HubPort {
       if (this.corked.size === 0) process.nextTick(() => this.uncorkAll());
       conn.socket.cork();
     }
-    conn.ws.send(frame);
+    conn.send(frame);
     const total = corkedNow + Buffer.byteLength(frame);
     if (total > max) {
       this.corked.delete(conn);
@@ -322,26 +356,25 @@ export class Hub implements HubPort {
 
   /** Every ping interval: drop links that stopped answering, and close those whose session ended. */
   private keepalive(): void {
-    for (const set of this.byUser.values()) {
-      for (const conn of set) {
-        if (!conn.alive) {
-          conn.ws.terminate();
-          continue;
-        }
-        if (!this.s.store.sessionUser(conn.sessionHash)) {
-          conn.ws.close(CLOSE.unauthorized, 'your session has ended');
-          continue;
-        }
-        conn.alive = false;
-        conn.ws.ping();
+    for (const conn of this.conns()) {
+      const read = (conn.socket as Duplex & { bytesRead: number }).bytesRead;
+      if (read === conn.readAtPing) {
+        conn.terminate();
+        continue;
       }
+      if (!this.s.store.sessionUser(Buffer.from(conn.sessionKey, 'latin1'))) {
+        conn.close(CLOSE.unauthorized, 'your session has ended');
+        continue;
+      }
+      conn.readAtPing = read;
+      conn.ping();
     }
   }
 
   close(): void {
     clearInterval(this.pinger);
     this.commits.flush(true);
-    for (const set of this.byUser.values()) for (const conn of set) conn.ws.close(CLOSE.goingAway, 'relay shutting down');
+    for (const conn of [...this.conns()]) conn.close(CLOSE.goingAway, 'relay shutting down');
     this.wss.close();
   }
 }
