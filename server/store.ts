@@ -160,6 +160,21 @@ export class RelayStore {
     );
   }
 
+  /**
+   * The id and name behind a live session, and nothing else: a WebSocket upgrade and each
+   * keepalive round need only these, and reading the whole row would read the user's vault too.
+   */
+  sessionIdentity(tokenHash: Uint8Array): { id: number; username: string } | undefined {
+    return this.db.first(
+      this.q
+        .selectFrom('sessions')
+        .innerJoin('users', 'users.id', 'sessions.user_id')
+        .select(['users.id', 'users.username'])
+        .where('sessions.token_hash', '=', Buffer.from(tokenHash))
+        .where('sessions.expires_at', '>', this.now()),
+    );
+  }
+
   deleteSession(tokenHash: Uint8Array): void {
     this.db.run(this.q.deleteFrom('sessions').where('token_hash', '=', Buffer.from(tokenHash)));
   }

@@ -106,7 +106,7 @@ export class Hub implements HubPort {
     }
     const token = sessionTokenFromCookieHeader(req.headers.cookie);
     const sessionHash = token ? hashSessionToken(token) : undefined;
-    const user = sessionHash ? this.s.store.sessionUser(sessionHash) : undefined;
+    const user = sessionHash ? this.s.store.sessionIdentity(sessionHash) : undefined;
     if (!user || !sessionHash) {
       this.s.log.info({ event: 'ws_rejected', reason: 'session' }, 'upgrade refused');
       return reject(socket, 'unauthorized', 'log in first');
@@ -115,7 +115,7 @@ export class Hub implements HubPort {
     const userId = user.id;
     const username = user.username;
     // accept() holds only what a connection keeps; closures made here would keep this whole
-    // scope (the user's row with its vault, the request) alive as long as the socket.
+    // scope (the request and its headers) alive as long as the socket.
     const sessionKey = sessionHash.toString('latin1');
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws as Conn, socket, userId, username, sessionKey, address));
   }
@@ -362,7 +362,7 @@ export class Hub implements HubPort {
         conn.terminate();
         continue;
       }
-      if (!this.s.store.sessionUser(Buffer.from(conn.sessionKey, 'latin1'))) {
+      if (!this.s.store.sessionIdentity(Buffer.from(conn.sessionKey, 'latin1'))) {
         conn.close(CLOSE.unauthorized, 'your session has ended');
         continue;
       }
