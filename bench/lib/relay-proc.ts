@@ -18,6 +18,7 @@ let relay: RunningRelay | null = null;
 let baseline: Baseline | null = null;
 let walPath = '';
 let walMax = 0;
+let restartsAt = 0;
 let cpuAt = process.cpuUsage();
 let wallAt = performance.now();
 const eld = monitorEventLoopDelay({ resolution: 1 });
@@ -53,6 +54,13 @@ function stats(): RelayStats {
     eld: { maxMs: eld.max / 1e6, p99Ms: eld.percentile(99) / 1e6, meanMs: eld.mean / 1e6 },
     walBytes: wal,
     walMaxBytes: Math.max(walMax, wal),
+    umbra: relay
+      ? {
+          longestCommitMs: relay.hub.commits.stats.longestCommitMs,
+          longestHoldMs: relay.checkpointer.stats.longestPauseMs,
+          walRestarts: relay.checkpointer.stats.restarts - restartsAt,
+        }
+      : null,
   };
 }
 
@@ -61,6 +69,12 @@ function resetStats(): void {
   wallAt = performance.now();
   eld.reset();
   walMax = walBytes();
+  if (relay) {
+    // The relay's "longest" counters start over with the bench's window.
+    relay.hub.commits.stats.longestCommitMs = 0;
+    relay.checkpointer.stats.longestPauseMs = 0;
+    restartsAt = relay.checkpointer.stats.restarts;
+  }
 }
 
 /** Rows per seeding transaction, and rows whose random fields are drawn in one call. */

@@ -104,6 +104,11 @@ export async function runSweep(opts: ScenarioOptions): Promise<ScenarioResult> {
     relay_cpu_ms_per_s_sweep: med('sweep', 'relay_cpu_ms_per_s'),
     relay_cpu_ms_per_s_alone: med('alone', 'relay_cpu_ms_per_s'),
     wal_max_bytes_sweep: med('sweep', 'wal_max_bytes'),
+    longest_commit_ms_sweep: med('sweep', 'longest_commit_ms'),
+    longest_commit_ms_alone: med('alone', 'longest_commit_ms'),
+    longest_hold_ms_sweep: med('sweep', 'longest_hold_ms'),
+    longest_hold_ms_alone: med('alone', 'longest_hold_ms'),
+    wal_restarts_sweep: med('sweep', 'wal_restarts'),
     wal_max_bytes_alone: med('alone', 'wal_max_bytes'),
     errors_sweep: med('sweep', 'errors'),
     errors_alone: med('alone', 'errors'),
@@ -175,6 +180,9 @@ async function runOne(z: Sizes, run: number, kind: RunRecord['kind'], log: (line
     eld_p99_ms: relay.eld.p99Ms,
     relay_cpu_ms_per_s: ((relay.cpuUserMs + relay.cpuSystemMs) / relay.wallMs) * 1000,
     wal_max_bytes: relay.walMaxBytes,
+    longest_commit_ms: relay.umbra?.longestCommitMs ?? NaN,
+    longest_hold_ms: relay.umbra?.longestHoldMs ?? NaN,
+    wal_restarts: relay.umbra?.walRestarts ?? NaN,
   };
   let sweepStartInWindowMs = NaN;
   if (kind === 'sweep') {

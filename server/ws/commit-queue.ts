@@ -21,6 +21,8 @@ export interface CommitQueueStats {
   failedCommits: number;
   /** WAL fsyncs; each acknowledged every transaction committed before it began. */
   syncs: number;
+  /** The longest one transaction held the event loop (ms). */
+  longestCommitMs: number;
 }
 
 /** What the queue tells the one who queued an envelope. */
@@ -66,7 +68,7 @@ export class CommitQueue {
   private holding = false;
   /** How many holders (the checkpointer, the sweeper) are holding commits back; commits run at 0. */
   private pauses = 0;
-  readonly stats: CommitQueueStats = { commits: 0, envelopes: 0, maxBatch: 0, failedCommits: 0, syncs: 0 };
+  readonly stats: CommitQueueStats = { commits: 0, envelopes: 0, maxBatch: 0, failedCommits: 0, syncs: 0, longestCommitMs: 0 };
 
   /**
    * @param target the store and the WAL sync
@@ -121,7 +123,10 @@ export class CommitQueue {
     while (this.queue.length) {
       const chunk = this.queue.splice(0, this.maxBatch);
       try {
+        const t0 = performance.now();
         const outcomes = this.target.commit(chunk.map((p) => p.item));
+        const ms = performance.now() - t0;
+        if (ms > this.stats.longestCommitMs) this.stats.longestCommitMs = ms;
         this.noteCommit(chunk.length);
         this.onCommitted();
         const fresh = outcomes.filter(isNew).length;
