@@ -1,30 +1,19 @@
 // The sign-up and log-in form in plain words: its rules, and a sentence for each way it can fail
 // (bad username, weak or common password, taken name, wrong password, throttling, no server).
-import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fillCredentials, launchBrowser, openUser, type UserPage } from '../helpers/browser.ts';
-import { PASSWORD, startTestRelay, uniqueName, type TestRelay } from '../helpers/relay.ts';
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { fillCredentials, webRelay, type UserPage } from '../helpers/browser.ts';
+import { PASSWORD, uniqueName } from '../helpers/relay.ts';
 
-let relay: TestRelay;
-let browser: Browser;
+const web = webRelay({ throttle: { accountFailures: 2, windowMs: 90_000 } });
 let user: UserPage;
-let stopped = false;
 const taken = uniqueName('bob');
 
 beforeAll(async () => {
-  relay = await startTestRelay({ webDir: path.resolve('dist/web'), throttle: { accountFailures: 2, windowMs: 90_000 } });
-  const sdk = relay.client();
+  const sdk = web.relay.client();
   await sdk.signUp(taken, PASSWORD);
   sdk.disconnect();
-  browser = await launchBrowser();
-  user = await openUser(browser);
-  await user.page.goto(relay.url);
-});
-
-afterAll(async () => {
-  await browser?.close();
-  if (!stopped) await relay?.stop();
+  user = await web.loadedUser();
 });
 
 /** On a freshly loaded form, submits once and returns the sentence of the alert it ends with. */
@@ -52,11 +41,11 @@ describe('sign-up and log-in errors in words', { timeout: 60_000 }, () => {
 
   it('refuses bad usernames and weak or common passwords before anything is sent', async () => {
     const page = user.page;
-    const before = relay.logs.length;
+    const before = web.relay.logs.length;
     expect(await submitFor(page, 'Sign up', 'Not Valid!', PASSWORD)).toMatch(/^Usernames are 3 to 32 characters/);
     expect(await submitFor(page, 'Sign up', uniqueName('carol'), 'short')).toBe('Use at least 8 characters.');
     expect(await submitFor(page, 'Sign up', uniqueName('carol'), 'password')).toBe('That password is one of the most common ones; choose another.');
-    expect(relay.logs.slice(before).filter((l) => l.includes('/api/'))).toEqual([]);
+    expect(web.relay.logs.slice(before).filter((l) => l.includes('/api/'))).toEqual([]);
   });
 
   it('says when the username is taken', async () => {
@@ -77,8 +66,7 @@ describe('sign-up and log-in errors in words', { timeout: 60_000 }, () => {
   });
 
   it("says it can't reach the server when the relay is gone", async () => {
-    await relay.stop();
-    stopped = true;
+    await web.relay.stop();
     user.expectConsoleError(/net::ERR_CONNECTION_REFUSED .*@ .*\/api\/auth\/salt$/);
     const page = user.page;
     await fillCredentials(page, taken, PASSWORD);

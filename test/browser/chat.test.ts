@@ -1,30 +1,26 @@
 // The web client end to end in real Chromium against a real relay: sign-up, chat both ways,
 // history after reload and on a new device, safety numbers, dark mode, a phone-sized screen,
 // and a page that never logs an error or breaks its CSP.
-import path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   fillCredentials,
-  launchBrowser,
   logInViaUi,
   messageBodies,
   messageItem,
   messageLog,
   openChatViaUi,
-  openUser,
   readSafetyNumber,
   sendViaUi,
   signUpViaUi,
   startChatViaUi,
   unnamedControls,
+  webRelay,
   type UserPage,
 } from '../helpers/browser.ts';
-import { PASSWORD, startTestRelay, uniqueName, type TestRelay } from '../helpers/relay.ts';
+import { PASSWORD, uniqueName } from '../helpers/relay.ts';
 
-let relay: TestRelay;
-let browser: Browser;
-const users: UserPage[] = [];
+const web = webRelay();
+const users = web.users;
 let alice: UserPage;
 let bob: UserPage;
 const a = uniqueName('alice');
@@ -32,27 +28,10 @@ const b = uniqueName('bob');
 /** Everything sent in the conversation, in order. */
 const history: string[] = [];
 
-beforeAll(async () => {
-  relay = await startTestRelay({ webDir: path.resolve('dist/web') });
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
-
-async function user(options?: Parameters<typeof openUser>[1]): Promise<UserPage> {
-  const u = await openUser(browser, options);
-  users.push(u);
-  await u.page.goto(relay.url);
-  return u;
-}
-
 describe('the web client in Chromium', { timeout: 60_000 }, () => {
   it('two people sign up through the form, watching the key derivation progress', async () => {
-    alice = await user();
-    bob = await user();
+    alice = await web.loadedUser();
+    bob = await web.loadedUser();
     await alice.page.getByRole('button', { name: 'Log in', exact: true }).waitFor();
     expect(await unnamedControls(alice.page)).toEqual([]);
     const timings = [await signUpViaUi(alice.page, a, PASSWORD), await signUpViaUi(bob.page, b, PASSWORD)];
@@ -132,7 +111,7 @@ describe('the web client in Chromium', { timeout: 60_000 }, () => {
   });
 
   it('a fresh browser logs in as alice, reads the history and logs out', async () => {
-    const laptop = await user();
+    const laptop = await web.loadedUser();
     laptop.expectConsoleError(/status of 401 .*@ .*\/api\/auth\/login$/);
     await fillCredentials(laptop.page, a, 'not the right password');
     await laptop.page.getByRole('button', { name: 'Log in', exact: true }).click();

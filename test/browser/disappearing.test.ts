@@ -3,23 +3,12 @@
 // stay gone after a reload, burn after reading waits for the recipient to open the conversation,
 // and "What the server sees" shows the relay's own bytes for each envelope.
 import crypto from 'node:crypto';
-import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  launchBrowser,
-  messageItem,
-  openChatViaUi,
-  sendViaUi,
-  signedUpUser,
-  startChatViaUi,
-  unnamedControls,
-  type UserPage,
-} from '../helpers/browser.ts';
-import { PASSWORD, queryDb, startTestRelay, uniqueName, type TestRelay } from '../helpers/relay.ts';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { messageItem, openChatViaUi, sendViaUi, startChatViaUi, unnamedControls, webRelay, type UserPage } from '../helpers/browser.ts';
+import { PASSWORD, queryDb, uniqueName } from '../helpers/relay.ts';
 
-let relay: TestRelay;
-let browser: Browser;
+const web = webRelay();
 let alice: UserPage;
 let bob: UserPage;
 const a = uniqueName('alice');
@@ -29,16 +18,6 @@ const unique = (what: string) => `${what} ${crypto.randomBytes(8).toString('hex'
 /** The 3-second timer used throughout, and how late a disappearance may be noticed. */
 const TTL_MS = 3_000;
 const LATE_MS = 3_000;
-
-beforeAll(async () => {
-  relay = await startTestRelay({ webDir: path.resolve('dist/web') });
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
 
 /** Sets the open conversation's timer through the "Disappearing messages" dialog. */
 async function setTimerViaUi(page: Page, seconds: number | 'off', afterReading = false): Promise<void> {
@@ -110,7 +89,7 @@ function pageText(page: Page): Promise<string> {
 /** The relay's row for the newest envelope `sender` stored of this type, read from its SQLite file. */
 function newestRow(sender: string, type: string) {
   return queryDb<{ conv_id: string; seq: number; expires_at: number | null; opened_at: number | null; ct: string }>(
-    relay,
+    web.relay,
     `select e.conv_id, e.seq, e.expires_at, e.opened_at, hex(e.ct) as ct from envelopes e join users u on u.id = e.sender_id
      where u.username = ? and e.type = ? order by e.seq desc limit 1`,
     sender,
@@ -120,8 +99,8 @@ function newestRow(sender: string, type: string) {
 
 describe('disappearing messages in Chromium', { timeout: 60_000 }, () => {
   it('a custom 3-second timer reaches both sides; a message leaves both screens and both stores on time, and stays gone', async () => {
-    alice = await signedUpUser(browser, relay.url, a, PASSWORD);
-    bob = await signedUpUser(browser, relay.url, b, PASSWORD);
+    alice = await web.signedUpUser(a, PASSWORD);
+    bob = await web.signedUpUser(b, PASSWORD);
     await startChatViaUi(alice.page, b);
     await timerBar(alice.page, 'Off').click();
     // Under a second or over a year is refused in the dialog, and nothing is sent.
@@ -209,7 +188,7 @@ describe('disappearing messages in Chromium', { timeout: 60_000 }, () => {
       expect(await storedAt(u.page, gone)).toEqual([]);
     }
     // The relay no longer serves it, and has deleted it or will at its next sweep.
-    const left = queryDb<{ expires_at: number }>(relay, 'select expires_at from envelopes where conv_id = ? and seq = ?', goneRow.conv_id, goneRow.seq);
+    const left = queryDb<{ expires_at: number }>(web.relay, 'select expires_at from envelopes where conv_id = ? and seq = ?', goneRow.conv_id, goneRow.seq);
     for (const row of left) expect(row.expires_at).toBeLessThanOrEqual(Date.now());
     expect(await unnamedControls(alice.page)).toEqual([]);
   });
@@ -257,7 +236,7 @@ describe('disappearing messages in Chromium', { timeout: 60_000 }, () => {
     }
     // The relay learnt only the new deletion time: opened now, gone 3 seconds later (or swept already).
     const [row] = queryDb<{ expires_at: number; opened_at: number }>(
-      relay,
+      web.relay,
       'select expires_at, opened_at from envelopes where conv_id = ? and seq = ?',
       unopened!.conv_id,
       unopened!.seq,
@@ -277,7 +256,7 @@ describe('disappearing messages in Chromium', { timeout: 60_000 }, () => {
     await messageItem(bob.page, a, text).waitFor();
     const stored = newestRow(a, 'content')!;
     const live = queryDb<{ seq: number }>(
-      relay,
+      web.relay,
       'select seq from envelopes where conv_id = ? and (expires_at is null or expires_at > ?) order by seq',
       stored.conv_id,
       Date.now(),

@@ -1,24 +1,20 @@
 // A long history in the browser: the newest page scrolled into view, older pages on request,
 // and what the relay did to the order shown to the reader (a dropped message, a swapped pair).
-import path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, logInViaUi, messageItem, messageLog, openChatViaUi, openUser } from '../helpers/browser.ts';
-import { PASSWORD, startTestRelay, uniqueName, type TestRelay } from '../helpers/relay.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { logInViaUi, messageItem, messageLog, openChatViaUi, webRelay } from '../helpers/browser.ts';
+import { PASSWORD, uniqueName } from '../helpers/relay.ts';
 
 const TOTAL = 60;
 const DROPPED = 55;
 const SWAPPED = [58, 59] as const;
 
-let relay: TestRelay;
-let browser: Browser;
+const web = webRelay();
 const a = uniqueName('alice');
 const b = uniqueName('bob');
 const text = (n: number) => `history message ${n}`;
 
 beforeAll(async () => {
-  relay = await startTestRelay({ webDir: path.resolve('dist/web') });
-  browser = await launchBrowser();
+  const relay = web.relay;
   // The history is written by SDK clients in Node: quicker than typing sixty messages.
   const bobSdk = relay.client();
   await bobSdk.signUp(b, PASSWORD);
@@ -39,15 +35,9 @@ beforeAll(async () => {
   })();
 });
 
-afterAll(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
-
 describe('a long conversation in the browser', { timeout: 60_000 }, () => {
   it('shows the newest page scrolled to the end, marks what the relay changed, and loads older pages', async () => {
-    const bob = await openUser(browser);
-    await bob.page.goto(relay.url);
+    const bob = await web.loadedUser();
     await logInViaUi(bob.page, b, PASSWORD);
     await openChatViaUi(bob.page, a);
     const page = bob.page;

@@ -2,14 +2,12 @@
 // profiles against a real relay: a declined request that reads nothing, an admin made and unmade
 // in the members panel, and a demoted admin whose stale buttons the relay and the client refuse.
 import crypto from 'node:crypto';
-import path from 'node:path';
-import type { Browser, Locator, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Locator, Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import {
   closeMembersViaUi,
   createRoomViaUi,
   joinRoomViaUi,
-  launchBrowser,
   openMembersViaUi,
   openRoomViaUi,
   roomBodies,
@@ -17,16 +15,16 @@ import {
   roomLog,
   roomMessage,
   sendInRoomViaUi,
-  signedUpUser,
   statusWith,
   unnamedControls,
+  webRelay,
   type UserPage,
 } from '../helpers/browser.ts';
-import { PASSWORD, api, queryDb, startTestRelay, uniqueName, type TestRelay } from '../helpers/relay.ts';
+import { PASSWORD, api, queryDb, uniqueName } from '../helpers/relay.ts';
+import { keyHolderRows, newestRoomOf, storedChain } from '../helpers/rooms.ts';
 
-let relay: TestRelay;
-let browser: Browser;
-const users: UserPage[] = [];
+const web = webRelay();
+const users = web.users;
 let ann: UserPage;
 let ben: UserPage;
 let cat: UserPage;
@@ -43,50 +41,16 @@ const secret = (what: string) => `${what} ${crypto.randomBytes(8).toString('hex'
 let holdBensRosterPushes = false;
 const heldBack: string[] = [];
 
-beforeAll(async () => {
-  relay = await startTestRelay({ webDir: path.resolve('dist/web') });
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
-
 // ---- reading the relay's file ------------------------------------------------------------------
 
-/** The id of the newest room `owner` created. */
-function newestRoomOf(owner: string): string {
-  const [row] = queryDb<{ id: string }>(
-    relay,
-    "SELECT c.id FROM conversations c JOIN users u ON u.id = c.created_by WHERE u.username = ? AND c.kind = 'room' ORDER BY c.rowid DESC LIMIT 1",
-    owner,
-  );
-  if (!row) throw new Error(`${owner} created no room`);
-  return row.id;
-}
-
-/** The room's membership chain as the relay stored it, one "actor op [member]" per link. */
+/** The room's membership chain as the relay stored it, one "actor op [member] [role]" per link. */
 function chainOps(conv: string): string[] {
-  return queryDb<{ body: Buffer }>(relay, 'SELECT body FROM statements WHERE conv_id = ? ORDER BY seq', conv).map((row) => {
-    const st = JSON.parse(row.body.toString('utf8')) as { actor: string; body: { op: string; member?: string | { username: string }; role?: string } };
-    const m = st.body.member;
-    const member = typeof m === 'string' ? m : m?.username;
-    return [st.actor, st.body.op, member, st.body.role].filter(Boolean).join(' ');
-  });
-}
-
-function keyHolders(conv: string): { username: string; epoch: number }[] {
-  return queryDb<{ username: string; epoch: number }>(
-    relay,
-    'SELECT u.username, k.epoch FROM wrapped_keys k JOIN users u ON u.id = k.recipient_id WHERE k.conv_id = ? ORDER BY k.epoch, u.username',
-    conv,
-  );
+  return storedChain(web.relay, conv).map((l) => [l.actor, l.op, l.member, l.role].filter(Boolean).join(' '));
 }
 
 function requestStatus(conv: string, username: string): string | undefined {
   return queryDb<{ status: string }>(
-    relay,
+    web.relay,
     'SELECT r.status FROM join_requests r JOIN users u ON u.id = r.user_id WHERE r.conv_id = ? AND u.username = ?',
     conv,
     username,
@@ -94,7 +58,7 @@ function requestStatus(conv: string, username: string): string | undefined {
 }
 
 async function cookieOf(u: UserPage): Promise<string> {
-  return (await u.context.cookies(relay.url)).map((k) => `${k.name}=${k.value}`).join('; ');
+  return (await u.context.cookies(web.relay.url)).map((k) => `${k.name}=${k.value}`).join('; ');
 }
 
 // ---- reading the members panel ----------------------------------------------------------------
@@ -130,7 +94,7 @@ function alertIn(dialog: Locator, text: string): Locator {
 
 describe('answering requests and admin rights in the web client', { timeout: 60_000 }, () => {
   it('four people sign up in separate browsers', async () => {
-    for (const name of [a, b, c, d]) users.push(await signedUpUser(browser, relay.url, name, PASSWORD));
+    for (const name of [a, b, c, d]) await web.signedUpUser(name, PASSWORD);
     [ann, ben, cat, dan] = users as [UserPage, UserPage, UserPage, UserPage];
     // Ben's pushes go through a route that can hold back `roster` frames; all else passes as is.
     await ben.page.routeWebSocket(/\/ws$/, (ws) => {
@@ -148,7 +112,7 @@ describe('answering requests and admin rights in the web client', { timeout: 60_
     const before = secret('said before dan asked');
     await createRoomViaUi(ann.page, quiet, 'Only the two of us', 'Private');
     await sendInRoomViaUi(ann.page, quiet, before);
-    const conv = newestRoomOf(a);
+    const conv = newestRoomOf(web.relay, a);
 
     await joinRoomViaUi(dan.page, quiet);
     await statusWith(dan.page, 'Waiting for an admin to approve your request…').waitFor();
@@ -183,11 +147,11 @@ describe('answering requests and admin rights in the web client', { timeout: 60_
     expect(await roomBodies(ann.page, quiet)).toEqual([before, after]);
 
     // The relay never held a key for dan, lists ann alone, and refuses dan the room and its history.
-    expect(keyHolders(conv)).toEqual([{ username: a, epoch: 0 }]);
+    expect(keyHolderRows(web.relay, conv)).toEqual([{ username: a, epoch: 0 }]);
     expect(chainOps(conv)).toEqual([`${a} create`]);
     const cookie = await cookieOf(dan);
-    expect([403, 404]).toContain((await api(relay, 'GET', `/api/conversations/${conv}`, { cookie })).status);
-    expect([403, 404]).toContain((await api(relay, 'GET', `/api/conversations/${conv}/envelopes?limit=50`, { cookie })).status);
+    expect([403, 404]).toContain((await api(web.relay, 'GET', `/api/conversations/${conv}`, { cookie })).status);
+    expect([403, 404]).toContain((await api(web.relay, 'GET', `/api/conversations/${conv}/envelopes?limit=50`, { cookie })).status);
 
     // After a reload the answer still stands, learnt from the relay (the typed name is gone with the page).
     await dan.page.reload();
@@ -201,7 +165,7 @@ describe('answering requests and admin rights in the web client', { timeout: 60_
 
   it('ann makes ben an admin; ben approves cat and removes her again', async () => {
     await createRoomViaUi(ann.page, council, 'Who decides', 'Private');
-    const conv = newestRoomOf(a);
+    const conv = newestRoomOf(web.relay, a);
     const annsPanel = await openMembersViaUi(ann.page, council);
     await annsPanel.getByLabel('Username to invite').fill(b);
     await annsPanel.getByRole('button', { name: 'Invite', exact: true }).click();
@@ -239,7 +203,7 @@ describe('answering requests and admin rights in the web client', { timeout: 60_
 
     // Ben's client signed the admission and the removal; the new key is for ann and ben only.
     expect(chainOps(conv)).toEqual([`${a} create`, `${a} add ${b} member`, `${a} role ${b} admin`, `${b} add ${c} member`, `${b} remove ${c}`]);
-    const keys = keyHolders(conv);
+    const keys = keyHolderRows(web.relay, conv);
     expect(keys.filter((k) => k.epoch === 1).map((k) => k.username)).toEqual([a, b].sort());
     expect(keys.filter((k) => k.username === c).map((k) => k.epoch)).toEqual([0]);
   });
@@ -264,7 +228,7 @@ describe('answering requests and admin rights in the web client', { timeout: 60_
   });
 
   it('demoted while a push is lost, ben’s stale buttons are refused in words and nothing changes', async () => {
-    const conv = newestRoomOf(a);
+    const conv = newestRoomOf(web.relay, a);
     const annsPanel = ann.page.getByRole('dialog', { name: `Members of ${council}` });
     const bensPanel = ben.page.getByRole('dialog', { name: `Members of ${council}` });
     await annsPanel.getByRole('button', { name: `Make ${b} admin` }).click();

@@ -3,120 +3,21 @@
 // invite, chat, leave and a new key, a reload), never reach the relay's disk, its logs, or any HTTP
 // body or WebSocket frame the browsers exchanged with it, in plain text or the usual encodings.
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   createRoomViaUi,
   joinRoomViaUi,
-  launchBrowser,
   openMembersViaUi,
   openRoomViaUi,
-  openUser,
   roomBodies,
   roomMessage,
   sendInRoomViaUi,
-  signUpViaUi,
   statusWith,
+  webRelay,
   type UserPage,
 } from '../helpers/browser.ts';
-import { startTestRelay, uniqueName, type TestRelay } from '../helpers/relay.ts';
-
-interface Haystack {
-  where: string;
-  bytes: Buffer;
-}
-
-/** Everything one page exchanged with the relay: URLs, HTTP bodies both ways, frames both ways. */
-class Recording {
-  readonly urls: string[] = [];
-  readonly wire: Haystack[] = [];
-  readonly framesSent: Buffer[] = [];
-  private readonly pending: Promise<unknown>[] = [];
-
-  constructor(
-    private readonly who: string,
-    page: Page,
-    origin: string,
-  ) {
-    const asBuffer = (p: string | Buffer) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p);
-    page.on('request', (req) => {
-      this.urls.push(req.url());
-      const body = req.postDataBuffer();
-      if (body) this.add('HTTP request body', body);
-    });
-    page.on('response', (res) => {
-      if (!res.url().startsWith(`${origin}/api/`)) return;
-      this.pending.push(
-        res.body().then(
-          (b) => this.add('HTTP response body', b),
-          () => undefined, // the page navigated away before the body was read
-        ),
-      );
-    });
-    page.on('websocket', (ws) => {
-      ws.on('framesent', (f) => {
-        this.framesSent.push(asBuffer(f.payload));
-        this.add('WebSocket frame sent', asBuffer(f.payload));
-      });
-      ws.on('framereceived', (f) => this.add('WebSocket frame received', asBuffer(f.payload)));
-    });
-  }
-
-  private add(what: string, bytes: Buffer): void {
-    this.wire.push({ where: `${this.who}'s ${what} #${this.wire.length}`, bytes });
-  }
-
-  count(what: string): number {
-    return this.wire.filter((h) => h.where.includes(what)).length;
-  }
-
-  async done(): Promise<Haystack[]> {
-    await Promise.all(this.pending);
-    return [...this.wire, { where: `${this.who}'s request URLs`, bytes: Buffer.from(this.urls.join('\n')) }];
-  }
-}
-
-/** A secret in the forms a leak could take: UTF-8, UTF-16, hex, URL-encoded, base64(url) at each alignment. */
-function encodings(secret: string): { form: string; bytes: Buffer }[] {
-  const utf8 = Buffer.from(secret, 'utf8');
-  const forms = [
-    { form: 'utf-8', bytes: utf8 },
-    { form: 'utf-16le', bytes: Buffer.from(secret, 'utf16le') },
-    { form: 'hex', bytes: Buffer.from(utf8.toString('hex')) },
-    { form: 'url-encoded', bytes: Buffer.from(encodeURIComponent(secret)) },
-  ];
-  for (let shift = 0; shift < 3; shift++) {
-    const b64 = Buffer.concat([Buffer.alloc(shift), utf8]).toString('base64').replace(/=+$/, '');
-    // Keep only the characters fixed by the secret alone (not by the bytes around it).
-    const core = b64.slice(shift ? 4 : 0, b64.length - 4);
-    forms.push({ form: `base64+${shift}`, bytes: Buffer.from(core) });
-    forms.push({ form: `base64url+${shift}`, bytes: Buffer.from(core.replace(/\+/g, '-').replace(/\//g, '_')) });
-  }
-  return forms;
-}
-
-function filesIn(dir: string, label: string): Haystack[] {
-  return fs
-    .readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => {
-      const full = path.join(e.parentPath, e.name);
-      return { where: `${label}: ${path.relative(dir, full)}`, bytes: fs.readFileSync(full) };
-    });
-}
-
-function leaks(haystacks: Haystack[], secrets: Record<string, string>): string[] {
-  const found: string[] = [];
-  for (const [name, secret] of Object.entries(secrets)) {
-    for (const { form, bytes } of encodings(secret)) {
-      for (const h of haystacks) if (h.bytes.includes(bytes)) found.push(`${name} (${form}) in ${h.where}`);
-    }
-  }
-  return found;
-}
+import { WireRecording, leaks, plantedLeak, relayRemains } from '../helpers/canary.ts';
+import { uniqueName } from '../helpers/relay.ts';
 
 const hex = (n: number) => crypto.randomBytes(n).toString('hex');
 const roomName = `Canary Room ${hex(8)}`;
@@ -131,35 +32,14 @@ const a = uniqueName('ann');
 const b = uniqueName('ben');
 const c = uniqueName('cat');
 
-let relay: TestRelay;
-let browser: Browser;
-let dataDir: string;
-let stopped = false;
-const users: UserPage[] = [];
-const recordings: Recording[] = [];
+const web = webRelay();
+const users = web.users;
+const recordings: WireRecording[] = [];
 
 async function user(who: keyof typeof passwords, username: string): Promise<UserPage> {
-  const u = await openUser(browser);
-  users.push(u);
   // Recording starts before the page's first request.
-  recordings.push(new Recording(who, u.page, relay.url));
-  await u.page.goto(relay.url);
-  await u.page.getByRole('button', { name: 'Log in', exact: true }).waitFor();
-  await signUpViaUi(u.page, username, passwords[who]);
-  return u;
+  return web.signedUpUser(username, passwords[who], { beforeLoad: (u) => recordings.push(WireRecording.ofPage(who, u.page, web.relay.url)) });
 }
-
-beforeAll(async () => {
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'umbra-rooms-blind-web-'));
-  relay = await startTestRelay({ webDir: path.resolve('dist/web'), dataDir });
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  if (!stopped) await relay?.stop();
-  fs.rmSync(dataDir, { recursive: true, force: true });
-});
 
 describe('the relay stays blind to rooms used in the browser', { timeout: 60_000 }, () => {
   it('a whole room’s life with canary name, topic and messages, typed in the UI, works', async () => {
@@ -213,12 +93,9 @@ describe('the relay stays blind to rooms used in the browser', { timeout: 60_000
 
   it('no canary is in the relay’s data, its logs, or any recorded HTTP body or frame', async () => {
     const wire = (await Promise.all(recordings.map((r) => r.done()))).flat();
-    const whileRunning = filesIn(dataDir, 'data dir while running');
+    const relay = web.relay;
+    const { whileRunning, afterStop, logs } = await relayRemains(relay);
     expect(whileRunning.some((h) => h.where.endsWith(': umbra.db-wal') && h.bytes.length > 0)).toBe(true);
-    await relay.stop();
-    stopped = true;
-    const afterStop = filesIn(dataDir, 'data dir after stop');
-    const logs: Haystack = { where: 'relay logs', bytes: Buffer.from(relay.logs.join('')) };
     const disk = [...whileRunning, ...afterStop];
 
     // The search finds what is there. Every page talked HTTP and WebSocket both ways; each
@@ -254,8 +131,7 @@ describe('the relay stays blind to rooms used in the browser', { timeout: 60_000
     expect(paths.filter((p) => /^\/api\/rooms\/[^/]+\/statements$/.test(p)).length).toBeGreaterThanOrEqual(4);
 
     // And it would see a leak: the topic inside a base64 blob, at an odd offset, is caught.
-    const planted = { where: 'a planted leak', bytes: Buffer.from(Buffer.from(`{"ke":"${topic}"}`).toString('base64')) };
-    expect(leaks([planted], { topic })).toContain('topic (base64+1) in a planted leak');
+    expect(leaks([plantedLeak(topic)], { topic })).toContain('topic (base64+1) in a planted leak');
 
     const secrets: Record<string, string> = { 'room name': roomName, 'room name as ben typed it': roomName.toLowerCase(), topic };
     messages.forEach((m, i) => (secrets[`message ${i}`] = m));

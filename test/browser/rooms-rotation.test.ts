@@ -2,29 +2,27 @@
 // real relay: a leave with an admin online (the admin's client renews the key at once), and a leave
 // while no admin is online, whose renewal is interrupted and then finished from the admin's screen.
 import crypto from 'node:crypto';
-import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import {
   createRoomViaUi,
   joinRoomViaUi,
-  launchBrowser,
   logInViaUi,
   openMembersViaUi,
   openRoomViaUi,
   roomEntry,
   roomMessage,
   sendInRoomViaUi,
-  signedUpUser,
   statusWith,
   unnamedControls,
+  webRelay,
   type UserPage,
 } from '../helpers/browser.ts';
-import { PASSWORD, queryDb, startTestRelay, uniqueName, type TestRelay } from '../helpers/relay.ts';
+import { PASSWORD, uniqueName } from '../helpers/relay.ts';
+import { keyHolderRows, newestRoomOf, storedChain } from '../helpers/rooms.ts';
 
-let relay: TestRelay;
-let browser: Browser;
-const users: UserPage[] = [];
+const web = webRelay();
+const users = web.users;
 let ann: UserPage;
 let ben: UserPage;
 let cat: UserPage;
@@ -37,43 +35,15 @@ const vigil = `Vigil ${tag}`;
 const secret = (what: string) => `${what} ${crypto.randomBytes(8).toString('hex')}`;
 const WAITING_FOR_ADMIN = 'Waiting for an admin to renew the room key…';
 
-beforeAll(async () => {
-  relay = await startTestRelay({ webDir: path.resolve('dist/web') });
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
-
-function newestRoomOf(owner: string): string {
-  const [row] = queryDb<{ id: string }>(
-    relay,
-    "SELECT c.id FROM conversations c JOIN users u ON u.id = c.created_by WHERE u.username = ? AND c.kind = 'room' ORDER BY c.rowid DESC LIMIT 1",
-    owner,
-  );
-  if (!row) throw new Error(`${owner} created no room`);
-  return row.id;
-}
-
 /** The room's membership chain as the relay stored it, one "actor op [member] [epoch]" per link. */
 function chainOps(conv: string): string[] {
-  return queryDb<{ body: Buffer }>(relay, 'SELECT body FROM statements WHERE conv_id = ? ORDER BY seq', conv).map((row) => {
-    const st = JSON.parse(row.body.toString('utf8')) as { actor: string; body: { op: string; member?: { username: string }; epoch?: number } };
-    return [st.actor, st.body.op, st.body.member?.username, st.body.epoch].filter((x) => x !== undefined).join(' ');
-  });
+  return storedChain(web.relay, conv).map((l) => [l.actor, l.op, l.member, l.epoch].filter((x) => x !== undefined).join(' '));
 }
 
 /** Who holds a key for each epoch of the room, as the relay stored them. */
 function keyHolders(conv: string): Record<number, string[]> {
   const out: Record<number, string[]> = {};
-  const rows = queryDb<{ username: string; epoch: number }>(
-    relay,
-    'SELECT u.username, k.epoch FROM wrapped_keys k JOIN users u ON u.id = k.recipient_id WHERE k.conv_id = ? ORDER BY k.epoch, u.username',
-    conv,
-  );
-  for (const r of rows) (out[r.epoch] ??= []).push(r.username);
+  for (const r of keyHolderRows(web.relay, conv)) (out[r.epoch] ??= []).push(r.username);
   return out;
 }
 
@@ -94,7 +64,7 @@ async function threeInOpenRoom(room: string, topic: string): Promise<string> {
     await sendInRoomViaUi(u.page, room, hello);
     for (const other of [ann, ben, cat]) await roomMessage(other.page, room, hello).waitFor();
   }
-  return newestRoomOf(a);
+  return newestRoomOf(web.relay, a);
 }
 
 async function leaveViaUi(u: UserPage, room: string, conv: string): Promise<void> {
@@ -120,7 +90,7 @@ async function onlyAnnAndBenRead(room: string): Promise<void> {
 
 describe('leaving a room and renewing its key in the web client', { timeout: 60_000 }, () => {
   it('three people sign up in separate browsers', async () => {
-    for (const name of [a, b, c]) users.push(await signedUpUser(browser, relay.url, name, PASSWORD));
+    for (const name of [a, b, c]) await web.signedUpUser(name, PASSWORD);
     [ann, ben, cat] = users as [UserPage, UserPage, UserPage];
   });
 
@@ -170,7 +140,7 @@ describe('leaving a room and renewing its key in the web client', { timeout: 60_
   });
 
   it('ann comes back, her automatic renewal is cut off, and she renews the key from the room', async () => {
-    const conv = newestRoomOf(a);
+    const conv = newestRoomOf(web.relay, a);
     let cutOff = 0;
     await ann.page.route('**/api/rooms/*/statements', (route) => {
       cutOff++;

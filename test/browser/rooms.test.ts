@@ -1,15 +1,28 @@
 // Group rooms in the web client, end to end in three isolated Chromium profiles against a real
 // relay: creating and joining by name, automatic admission in an open room, approval in a private
 // one, members and fingerprints, three-way chat, and a removal the removed member cannot read past.
-import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, openUser, signUpViaUi, unnamedControls, type UserPage } from '../helpers/browser.ts';
-import { PASSWORD, api, queryDb, startTestRelay, uniqueName, type TestRelay } from '../helpers/relay.ts';
+import type { Locator, Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import {
+  closeMembersViaUi,
+  createRoomViaUi,
+  joinRoomViaUi,
+  openMembersViaUi,
+  openRoomViaUi,
+  roomLog,
+  roomMessage,
+  sendInRoomViaUi,
+  statusWith,
+  submitNewRoomViaUi,
+  unnamedControls,
+  webRelay,
+  type UserPage,
+} from '../helpers/browser.ts';
+import { PASSWORD, api, queryDb, uniqueName } from '../helpers/relay.ts';
+import { keyHolderRows } from '../helpers/rooms.ts';
 
-let relay: TestRelay;
-let browser: Browser;
-const users: UserPage[] = [];
+const web = webRelay();
+const users = web.users;
 let ann: UserPage;
 let ben: UserPage;
 /** On a phone-sized screen in dark mode. */
@@ -23,54 +36,6 @@ const privateRoom = `Private ${tag}`;
 /** Everything said in the private room while cat was a member, in order. */
 const said: { by: string; text: string }[] = [];
 
-beforeAll(async () => {
-  relay = await startTestRelay({ webDir: path.resolve('dist/web') });
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
-
-async function user(options?: Parameters<typeof openUser>[1]): Promise<UserPage> {
-  const u = await openUser(browser, options);
-  users.push(u);
-  await u.page.goto(relay.url);
-  return u;
-}
-
-// ---- steps in the UI -------------------------------------------------------------------------
-
-async function createRoom(page: Page, name: string, topic: string, policy: 'Open' | 'Private'): Promise<void> {
-  const form = page.getByRole('form', { name: 'Create a room' });
-  await form.getByLabel('Room name').fill(name);
-  await form.getByLabel('Topic (optional)').fill(topic);
-  await form.getByRole('radio', { name: policy, exact: true }).check();
-  await form.getByRole('button', { name: 'Create room' }).click();
-}
-
-async function joinRoom(page: Page, name: string): Promise<void> {
-  const form = page.getByRole('form', { name: 'Join a room' });
-  await form.getByLabel('Room name').fill(name);
-  await form.getByRole('button', { name: 'Join', exact: true }).click();
-}
-
-function roomLog(page: Page, room: string) {
-  return page.getByRole('log', { name: `Messages in ${room}` });
-}
-
-function roomMessage(page: Page, room: string, text: string) {
-  return roomLog(page, room).getByRole('listitem').filter({ has: page.getByText(text, { exact: true }) });
-}
-
-async function sendInRoom(page: Page, room: string, text: string): Promise<void> {
-  const input = page.getByRole('textbox', { name: 'Message' });
-  await input.fill(text);
-  await input.press('Enter');
-  await roomMessage(page, room, text).filter({ hasNotText: 'sending…' }).filter({ hasNotText: 'failed' }).waitFor();
-}
-
 /** [sender as shown, body] of every message in the open room, in display order. */
 async function shown(page: Page, room: string): Promise<[string, string][]> {
   return roomLog(page, room)
@@ -78,78 +43,52 @@ async function shown(page: Page, room: string): Promise<[string, string][]> {
     .evaluateAll((items) => items.map((li) => [li.querySelector('.message-sender')?.textContent ?? '', li.querySelector('.message-body')?.textContent ?? '']));
 }
 
-async function openMembers(page: Page, room: string) {
-  await page.getByRole('button', { name: 'Members', exact: true }).click();
-  const dialog = page.getByRole('dialog', { name: `Members of ${room}` });
-  await dialog.waitFor();
-  return dialog;
-}
-
-async function closeMembers(page: Page): Promise<void> {
-  await page.getByRole('dialog').getByRole('button', { name: 'Close' }).click();
-  await page.getByRole('dialog').waitFor({ state: 'detached' });
-}
-
-async function fingerprintIn(dialog: ReturnType<Page['getByRole']>, who: string): Promise<string> {
+async function fingerprintIn(dialog: Locator, who: string): Promise<string> {
   return (await dialog.getByRole('group', { name: `Fingerprint of ${who}` }).innerText()).trim();
-}
-
-function status(page: Page, text: string) {
-  return page.getByRole('status').filter({ hasText: text });
 }
 
 describe('group rooms in the web client', { timeout: 60_000 }, () => {
   it('three people sign up in separate browsers', async () => {
-    ann = await user();
-    ben = await user();
-    cat = await user({ viewport: { width: 375, height: 667 }, colorScheme: 'dark' });
-    for (const [u, name] of [
-      [ann, a],
-      [ben, b],
-      [cat, c],
-    ] as const) {
-      await u.page.getByRole('button', { name: 'Log in', exact: true }).waitFor();
-      await signUpViaUi(u.page, name, PASSWORD);
-      await u.page.getByRole('navigation', { name: 'Rooms' }).waitFor();
-    }
+    ann = await web.signedUpUser(a, PASSWORD);
+    ben = await web.signedUpUser(b, PASSWORD);
+    cat = await web.signedUpUser(c, PASSWORD, { viewport: { width: 375, height: 667 }, colorScheme: 'dark' });
+    for (const u of users) await u.page.getByRole('navigation', { name: 'Rooms' }).waitFor();
     expect(await unnamedControls(ann.page)).toEqual([]);
   });
 
   it('ann creates an open room; an unknown name and a taken name are refused in words', async () => {
     const page = ann.page;
     ann.expectConsoleError(/status of 404 .*@ .*\/api\/rooms\/lookup$/);
-    await joinRoom(page, `Nowhere ${tag}`);
+    await joinRoomViaUi(page, `Nowhere ${tag}`);
     await page.getByRole('alert').filter({ hasText: 'There is no room with that name.' }).waitFor();
 
-    await createRoom(page, openRoom, 'Anything goes', 'Open');
-    await page.getByRole('heading', { name: openRoom, exact: true }).waitFor();
+    await createRoomViaUi(page, openRoom, 'Anything goes', 'Open');
     await page.getByText('Anything goes', { exact: true }).waitFor();
     await page.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: openRoom }).waitFor();
 
     ann.expectConsoleError(/status of 409 .*@ .*\/api\/rooms$/);
-    await createRoom(page, openRoom, 'again', 'Open');
+    await submitNewRoomViaUi(page, openRoom, 'again', 'Open');
     await page.getByRole('alert').filter({ hasText: 'A room with that name already exists.' }).waitFor();
   });
 
   it('ben joins the open room by name and is let in at once by ann’s client', async () => {
-    await joinRoom(ben.page, openRoom);
+    await joinRoomViaUi(ben.page, openRoom);
     await ben.page.getByRole('heading', { name: openRoom, exact: true }).waitFor();
     await ben.page.getByRole('textbox', { name: 'Message' }).and(ben.page.locator(':enabled')).waitFor();
-    await sendInRoom(ben.page, openRoom, 'hello open room');
+    await sendInRoomViaUi(ben.page, openRoom, 'hello open room');
     await roomMessage(ann.page, openRoom, 'hello open room').waitFor();
     expect(await shown(ann.page, openRoom)).toEqual([[b, 'hello open room']]);
   });
 
   it('cat asks to join a private room, waits, and ann approves in the members panel', async () => {
-    await createRoom(ann.page, privateRoom, 'Invited only', 'Private');
-    await ann.page.getByRole('heading', { name: privateRoom, exact: true }).waitFor();
+    await createRoomViaUi(ann.page, privateRoom, 'Invited only', 'Private');
 
-    await joinRoom(cat.page, privateRoom);
-    await status(cat.page, 'Waiting for an admin to approve your request…').waitFor();
+    await joinRoomViaUi(cat.page, privateRoom);
+    await statusWith(cat.page, 'Waiting for an admin to approve your request…').waitFor();
     expect(await cat.page.getByRole('textbox', { name: 'Message' }).isDisabled()).toBe(true);
 
     await ann.page.getByText('1 person asks to join.').waitFor();
-    const dialog = await openMembers(ann.page, privateRoom);
+    const dialog = await openMembersViaUi(ann.page, privateRoom);
     expect(await unnamedControls(ann.page)).toEqual([]);
     await dialog.getByRole('button', { name: `Approve ${c}` }).click();
     await dialog.getByRole('group', { name: `Fingerprint of ${c}` }).waitFor();
@@ -157,7 +96,7 @@ describe('group rooms in the web client', { timeout: 60_000 }, () => {
 
     await cat.page.getByRole('heading', { name: privateRoom, exact: true }).waitFor();
     await cat.page.getByText('Invited only', { exact: true }).waitFor();
-    await status(cat.page, 'Waiting for an admin').waitFor({ state: 'detached' });
+    await statusWith(cat.page, 'Waiting for an admin').waitFor({ state: 'detached' });
     expect(await cat.page.getByRole('textbox', { name: 'Message' }).isEnabled()).toBe(true);
 
     // Ann brings ben in with the invite form.
@@ -169,11 +108,11 @@ describe('group rooms in the web client', { timeout: 60_000 }, () => {
     expect(await dialog.getByRole('button', { name: 'Leave room' }).count()).toBe(0);
     const catSeenByAnn = await fingerprintIn(dialog, c);
     const annSeenByAnn = await fingerprintIn(dialog, a);
-    await closeMembers(ann.page);
+    await closeMembersViaUi(ann.page);
 
     // The fingerprints are the same on both screens: 30 digits in groups of five.
     expect(catSeenByAnn).toMatch(/^\d{5}( \d{5}){5}$/);
-    const catsPanel = await openMembers(cat.page, privateRoom);
+    const catsPanel = await openMembersViaUi(cat.page, privateRoom);
     expect(await fingerprintIn(catsPanel, c)).toBe(catSeenByAnn);
     expect(await fingerprintIn(catsPanel, a)).toBe(annSeenByAnn);
     expect(annSeenByAnn).not.toBe(catSeenByAnn);
@@ -181,10 +120,9 @@ describe('group rooms in the web client', { timeout: 60_000 }, () => {
     expect(await catsPanel.getByRole('button', { name: new RegExp(`^(Remove|Make) `) }).count()).toBe(0);
     await catsPanel.getByRole('button', { name: 'Leave room' }).waitFor();
     expect(await unnamedControls(cat.page)).toEqual([]);
-    await closeMembers(cat.page);
+    await closeMembersViaUi(cat.page);
 
-    await ben.page.getByRole('navigation', { name: 'Rooms' }).getByRole('button', { name: privateRoom }).click();
-    await ben.page.getByRole('heading', { name: privateRoom, exact: true }).waitFor();
+    await openRoomViaUi(ben.page, privateRoom);
   });
 
   it('all three chat in the private room and see each other’s names', async () => {
@@ -195,7 +133,7 @@ describe('group rooms in the web client', { timeout: 60_000 }, () => {
       [c, 'hi from a phone'],
       [a, 'last words before a change'],
     ] as const) {
-      await sendInRoom(pages[by]!, privateRoom, text);
+      await sendInRoomViaUi(pages[by]!, privateRoom, text);
       said.push({ by, text });
       for (const page of Object.values(pages)) await roomMessage(page, privateRoom, text).waitFor();
     }
@@ -207,7 +145,7 @@ describe('group rooms in the web client', { timeout: 60_000 }, () => {
   it('ann removes cat; the room moves to a key cat never gets; cat keeps the history and reads nothing new', async () => {
     // The private room is the only one cat ever held a key for.
     const [conv] = queryDb<{ conv_id: string }>(
-      relay,
+      web.relay,
       'SELECT DISTINCT k.conv_id FROM wrapped_keys k JOIN users u ON u.id = k.recipient_id WHERE u.username = ?',
       c,
     );
@@ -215,28 +153,24 @@ describe('group rooms in the web client', { timeout: 60_000 }, () => {
     // Cat's client learns of the removal when the relay refuses it the room; the browser logs that refusal.
     cat.expectConsoleError(new RegExp(`status of 403 .*@ .*/api/conversations/${conv!.conv_id.replace(/[^\w-]/g, '\\$&')}$`));
 
-    const dialog = await openMembers(ann.page, privateRoom);
+    const dialog = await openMembersViaUi(ann.page, privateRoom);
     await dialog.getByRole('button', { name: `Make ${b} admin` }).waitFor();
     await dialog.getByRole('button', { name: `Remove ${c}` }).click();
     await dialog.getByRole('group', { name: `Fingerprint of ${c}` }).waitFor({ state: 'detached' });
-    await closeMembers(ann.page);
+    await closeMembersViaUi(ann.page);
 
-    await status(cat.page, 'You were removed from this room.').waitFor();
+    await statusWith(cat.page, 'You were removed from this room.').waitFor();
     const catInput = cat.page.getByRole('textbox', { name: 'Message' });
     expect(await catInput.isDisabled()).toBe(true);
 
     // The relay holds a new epoch key for ann and ben, none for cat.
-    const keys = queryDb<{ username: string; epoch: number }>(
-      relay,
-      'SELECT u.username, k.epoch FROM wrapped_keys k JOIN users u ON u.id = k.recipient_id WHERE k.conv_id = ? ORDER BY k.epoch, u.username',
-      conv!.conv_id,
-    );
+    const keys = keyHolderRows(web.relay, conv!.conv_id);
     const newest = Math.max(...keys.map((k) => k.epoch));
     expect(newest).toBeGreaterThan(0);
     expect(keys.filter((k) => k.epoch === newest).map((k) => k.username).sort()).toEqual([a, b].sort());
     expect(keys.filter((k) => k.username === c).every((k) => k.epoch < newest)).toBe(true);
 
-    await sendInRoom(ann.page, privateRoom, 'said after cat left');
+    await sendInRoomViaUi(ann.page, privateRoom, 'said after cat left');
     await roomMessage(ben.page, privateRoom, 'said after cat left').waitFor();
     // Give cat's client every chance to (wrongly) show it.
     await cat.page.waitForTimeout(1500);
@@ -247,6 +181,7 @@ describe('group rooms in the web client', { timeout: 60_000 }, () => {
     expect(await cat.page.getByRole('button', { name: 'Members', exact: true }).count()).toBe(0);
 
     // Below the UI: the relay no longer serves the room to cat's session.
+    const relay = web.relay;
     const cookies = await cat.context.cookies(relay.url);
     const cookie = cookies.map((k) => `${k.name}=${k.value}`).join('; ');
     const summary = await api(relay, 'GET', `/api/conversations/${conv!.conv_id}`, { cookie });

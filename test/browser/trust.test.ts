@@ -1,23 +1,19 @@
 // When the relay lies, the UI says so: a contact's key swapped on the relay raises the blocking
 // key-change warning and pauses sending until it is accepted; a conversation whose signed record
 // was tampered with is shown as a problem, with sending off.
-import path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { generateIdentity, initCrypto, publicKeysOf } from '../../shared/index.ts';
 import {
-  launchBrowser,
   messageItem,
   messageLog,
   openChatViaUi,
-  openUser,
   readSafetyNumber,
   sendViaUi,
-  signUpViaUi,
   startChatViaUi,
+  webRelay,
   type UserPage,
 } from '../helpers/browser.ts';
-import { PASSWORD, startTestRelay, uniqueName, type TestRelay } from '../helpers/relay.ts';
+import { PASSWORD, uniqueName } from '../helpers/relay.ts';
 
 interface KeyRow {
   identity_key: Buffer;
@@ -25,43 +21,29 @@ interface KeyRow {
   x25519_sig: Buffer;
 }
 
-let relay: TestRelay;
-let browser: Browser;
+const web = webRelay();
 let alice: UserPage;
 let bob: UserPage;
 const a = uniqueName('alice');
 const b = uniqueName('bob');
 let bobsOriginalKeys: KeyRow;
 
-beforeAll(async () => {
-  await initCrypto();
-  relay = await startTestRelay({ webDir: path.resolve('dist/web') });
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await relay?.stop();
-});
+beforeAll(() => initCrypto());
 
 function keysOf(username: string): KeyRow {
-  return relay.db.sqlite.prepare('SELECT identity_key, x25519_key, x25519_sig FROM users WHERE username = ?').get(username) as KeyRow;
+  return web.relay.db.sqlite.prepare('SELECT identity_key, x25519_key, x25519_sig FROM users WHERE username = ?').get(username) as KeyRow;
 }
 
 function setKeys(username: string, k: KeyRow): void {
-  relay.db.sqlite
+  web.relay.db.sqlite
     .prepare('UPDATE users SET identity_key = ?, x25519_key = ?, x25519_sig = ? WHERE username = ?')
     .run(k.identity_key, k.x25519_key, k.x25519_sig, username);
 }
 
 describe('the UI when the relay lies', { timeout: 60_000 }, () => {
   it('a swapped key blocks sending behind a warning until the new key is accepted', async () => {
-    alice = await openUser(browser);
-    bob = await openUser(browser);
-    await alice.page.goto(relay.url);
-    await bob.page.goto(relay.url);
-    await signUpViaUi(alice.page, a, PASSWORD);
-    await signUpViaUi(bob.page, b, PASSWORD);
+    alice = await web.signedUpUser(a, PASSWORD);
+    bob = await web.signedUpUser(b, PASSWORD);
     await startChatViaUi(alice.page, b);
     await sendViaUi(alice.page, b, 'before the change');
     await openChatViaUi(bob.page, a);
@@ -115,10 +97,11 @@ describe('the UI when the relay lies', { timeout: 60_000 }, () => {
     // Bob's own keys are his again (his client refuses to start otherwise); then one bit of the
     // conversation's signed genesis is flipped on the relay.
     setKeys(b, bobsOriginalKeys);
-    const conv = relay.db.sqlite.prepare('SELECT id, genesis_sig FROM conversations').get() as { id: string; genesis_sig: Buffer };
+    const sqlite = web.relay.db.sqlite;
+    const conv = sqlite.prepare('SELECT id, genesis_sig FROM conversations').get() as { id: string; genesis_sig: Buffer };
     const forged = Buffer.from(conv.genesis_sig);
     forged[0]! ^= 1;
-    relay.db.sqlite.prepare('UPDATE conversations SET genesis_sig = ? WHERE id = ?').run(forged, conv.id);
+    sqlite.prepare('UPDATE conversations SET genesis_sig = ? WHERE id = ?').run(forged, conv.id);
 
     const page = bob.page;
     await page.reload();

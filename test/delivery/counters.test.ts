@@ -1,34 +1,10 @@
 // Per-sender counters: they continue across a user's devices, and a message the relay drops
 // shows as a gap, whether history is loaded whole, in pages, or live.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UmbraClient } from '../../client/sdk/index.ts';
-import { startTestRelay, waitFor, type TestRelay } from '../helpers/relay.ts';
-import { RelayTamper, SocketTap, bodies, chatPair, freshDevice } from '../helpers/tamper.ts';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/relay.ts';
+import { SocketTap, bodies, tamperedRelay } from '../helpers/tamper.ts';
 
-let relay: TestRelay;
-let evil: RelayTamper;
-const clients: UmbraClient[] = [];
-
-beforeAll(async () => {
-  relay = await startTestRelay();
-  evil = new RelayTamper(relay);
-});
-afterAll(async () => {
-  for (const c of clients) c.disconnect();
-  await relay.stop();
-});
-
-async function pair(platforms?: Parameters<typeof chatPair>[1]) {
-  const p = await chatPair(relay, platforms);
-  clients.push(p.alice, p.bob);
-  return p;
-}
-
-async function device(username: string): Promise<UmbraClient> {
-  const c = await freshDevice(relay, username);
-  clients.push(c);
-  return c;
-}
+const { evil, pair, device } = tamperedRelay();
 
 const texts = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix} ${i + 1}`);
 

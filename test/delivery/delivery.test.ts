@@ -3,43 +3,20 @@
 import Database from 'better-sqlite3';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UmbraClient } from '../../client/sdk/index.ts';
+import { describe, expect, it } from 'vitest';
+import type { UmbraClient } from '../../client/sdk/index.ts';
 import { DB_FILE } from '../../server/db.ts';
 import { fromB64, toB64 } from '../../shared/index.ts';
-import { PASSWORD, bodyOf, startTestRelay, waitFor, type TestRelay } from '../helpers/relay.ts';
-import { RelayTamper, SocketTap, bodies, chatPair, freshDevice, type Frame } from '../helpers/tamper.ts';
+import { PASSWORD, bodyOf, waitFor } from '../helpers/relay.ts';
+import { SocketTap, bodies, tamperedRelay, type Frame } from '../helpers/tamper.ts';
 
-let relay: TestRelay;
-let evil: RelayTamper;
-const clients: UmbraClient[] = [];
-
-beforeAll(async () => {
-  relay = await startTestRelay();
-  evil = new RelayTamper(relay);
-});
-afterAll(async () => {
-  for (const c of clients) c.disconnect();
-  await relay.stop();
-});
-
-/** chatPair, with both clients disconnected after the file's tests. */
-async function pair(platforms?: Parameters<typeof chatPair>[1]) {
-  const p = await chatPair(relay, platforms);
-  clients.push(p.alice, p.bob);
-  return p;
-}
-
-async function device(username: string): Promise<UmbraClient> {
-  const c = await freshDevice(relay, username);
-  clients.push(c);
-  return c;
-}
+const { relay, evil, pair, device } = tamperedRelay();
 
 /** A raw WebSocket on `client`'s session, for speaking frames the SDK would not send. */
 async function rawSocket(client: UmbraClient): Promise<{ request(frame: Frame): Promise<Frame>; close(): void }> {
-  const ws = new WebSocket(relay.url.replace('http:', 'ws:') + '/ws', {
-    headers: { cookie: client.http.cookieHeader()!, origin: relay.url },
+  const { url } = relay();
+  const ws = new WebSocket(url.replace('http:', 'ws:') + '/ws', {
+    headers: { cookie: client.http.cookieHeader()!, origin: url },
     perMessageDeflate: false,
   });
   await new Promise<void>((resolve, reject) => {
@@ -68,7 +45,7 @@ describe('durable acknowledgement', () => {
     const tap = new SocketTap();
     const { alice, conv } = await pair({ alice: tap.platform() });
     // A second, read-only connection sees only what the relay committed.
-    const reader = new Database(path.join(relay.dataDir, DB_FILE), { readonly: true, fileMustExist: true });
+    const reader = new Database(path.join(relay().dataDir, DB_FILE), { readonly: true, fileMustExist: true });
     try {
       const read = reader.prepare('SELECT seq, client_msg_id, counter, ct, sig FROM envelopes WHERE conv_id = ? AND seq = ?');
       for (const body of texts('durable', 10)) {

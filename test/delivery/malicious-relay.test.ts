@@ -1,6 +1,6 @@
 // The client against a malicious relay: the test edits what the relay serves in its SQLite file,
 // or rewrites frames on the way, and checks that clients reject, count and never show the result.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { UmbraClient, type Conversation } from '../../client/sdk/index.ts';
 import { nodePlatform } from '../../client/sdk/node.ts';
 import {
@@ -18,39 +18,15 @@ import {
   wrapConversationKey,
   type EnvelopeHeader,
 } from '../../shared/index.ts';
-import { PASSWORD, bodyOf, startTestRelay, uniqueName, waitFor, type TestRelay } from '../helpers/relay.ts';
-import { RelayTamper, SocketTap, bodies, chatPair, freshDevice, rejectionCounts } from '../helpers/tamper.ts';
+import { PASSWORD, bodyOf, uniqueName, waitFor } from '../helpers/relay.ts';
+import { SocketTap, bodies, rejectionCounts, tamperedRelay } from '../helpers/tamper.ts';
 
-let relay: TestRelay;
-let evil: RelayTamper;
-const clients: UmbraClient[] = [];
-
-beforeAll(async () => {
-  relay = await startTestRelay();
-  evil = new RelayTamper(relay);
-});
-afterAll(async () => {
-  for (const c of clients) c.disconnect();
-  await relay.stop();
-});
-
-async function pair(platforms?: Parameters<typeof chatPair>[1]) {
-  const p = await chatPair(relay, platforms);
-  clients.push(p.alice, p.bob);
-  return p;
-}
-
-async function device(username: string): Promise<UmbraClient> {
-  const c = await freshDevice(relay, username);
-  clients.push(c);
-  return c;
-}
+const { relay, evil, pair, device, keep } = tamperedRelay();
 
 async function signUp(prefix: string): Promise<{ client: UmbraClient; name: string }> {
-  const client = relay.client();
+  const client = keep(relay().client());
   const name = uniqueName(prefix);
   await client.signUp(name, PASSWORD);
-  clients.push(client);
   return { client, name };
 }
 
@@ -214,8 +190,7 @@ describe('tampered envelopes', () => {
     const tap = new SocketTap();
     const { alice, conv: withBob } = await pair();
     const carolName = uniqueName('carol');
-    const carolClient = new UmbraClient({ baseUrl: relay.url, platform: tap.platform() });
-    clients.push(carolClient);
+    const carolClient = keep(new UmbraClient({ baseUrl: relay().url, platform: tap.platform() }));
     await carolClient.signUp(carolName, PASSWORD);
     const withCarol = await alice.startConversation(carolName);
     await waitFor(() => carolClient.conversation(withCarol.id) !== undefined, 5000, 'carol opens it');
@@ -224,7 +199,7 @@ describe('tampered envelopes', () => {
     await alice.sendText(withBob.id, 'for bob only');
     await waitFor(() => carolConv.messages.value.length === 1, 5000, 'carol receives');
 
-    const stolen = relay.store.envelopesAfter(withBob.id, 0, 10).items[0]!;
+    const stolen = relay().store.envelopesAfter(withBob.id, 0, 10).items[0]!;
     expect(stolen.env.conv).toBe(withBob.id);
     tap.inject({ t: 'env', conv: withCarol.id, item: { ...stolen, seq: carolConv.relaySeq + 1 } });
     await waitFor(() => carolClient.stats.count() > 0, 5000, 'carol rejects it');

@@ -1,6 +1,11 @@
 // Real Chromium (Debian's, never a downloaded one) driving the built web client on a test relay:
-// isolated profiles per user, collected console errors and CSP violations, and UI steps.
+// a relay and browser per test file, isolated profiles per user, collected console errors and CSP
+// violations, and UI steps.
+import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
+import type { ConfigOverrides } from '../../server/config.ts';
+import { startTestRelay, type TestRelay } from './relay.ts';
 
 const CHROMIUM_ARGS = [
   '--no-sandbox',
@@ -169,24 +174,91 @@ export async function unnamedControls(page: Page): Promise<string[]> {
   return tree.split('\n').filter((line) => /^\s*- (button|textbox|link|img|checkbox|combobox|dialog|alertdialog|group)(?: \[[^\]]*\])?:?$/.test(line));
 }
 
-/** A fresh profile on the relay at `url`, signed up through the form as `username`. */
-export async function signedUpUser(browser: Browser, url: string, username: string, password: string, options?: UserOptions): Promise<UserPage> {
+export interface LoadOptions extends UserOptions {
+  /** Runs on the new profile before the web client loads (e.g. to start recording its traffic). */
+  beforeLoad?: (user: UserPage) => void;
+}
+
+/** A fresh profile showing the web client of the relay at `url`, its log-in form ready. */
+export async function loadedUser(browser: Browser, url: string, options: LoadOptions = {}): Promise<UserPage> {
   const user = await openUser(browser, options);
+  options.beforeLoad?.(user);
   await user.page.goto(url);
   await user.page.getByRole('button', { name: 'Log in', exact: true }).waitFor();
+  return user;
+}
+
+/** A fresh profile on the relay at `url`, signed up through the form as `username`. */
+export async function signedUpUser(browser: Browser, url: string, username: string, password: string, options?: LoadOptions): Promise<UserPage> {
+  const user = await loadedUser(browser, url, options);
   await signUpViaUi(user.page, username, password);
   return user;
 }
 
+/** A test relay serving the built web client, and Chromium, shared by one test file's tests. */
+export interface WebRelay {
+  /** Started in `beforeAll`; stopped (its data directory removed) in `afterAll`. */
+  readonly relay: TestRelay;
+  readonly browser: Browser;
+  /** Every profile opened through `loadedUser` or `signedUpUser` below, in order. */
+  readonly users: UserPage[];
+  /** A fresh profile with the web client loaded and its log-in form ready. */
+  loadedUser(options?: LoadOptions): Promise<UserPage>;
+  /** A fresh profile signed up through the form as `username`. */
+  signedUpUser(username: string, password: string, options?: LoadOptions): Promise<UserPage>;
+}
+
+/**
+ * Starts a relay serving dist/web (with `overrides`) and launches Chromium before the file's tests,
+ * and closes both after them. Call it at the top of a test file.
+ */
+export function webRelay(overrides: ConfigOverrides = {}): WebRelay {
+  let relay: TestRelay | undefined;
+  let browser: Browser | undefined;
+  const users: UserPage[] = [];
+  beforeAll(async () => {
+    relay = await startTestRelay({ webDir: path.resolve('dist/web'), ...overrides });
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await relay?.stop();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the relay and the browser start in beforeAll');
+    return value;
+  };
+  const track = (user: UserPage) => {
+    users.push(user);
+    return user;
+  };
+  return {
+    get relay() {
+      return started(relay);
+    },
+    get browser() {
+      return started(browser);
+    },
+    users,
+    loadedUser: async (options) => track(await loadedUser(started(browser), started(relay).url, options)),
+    signedUpUser: async (username, password, options) => track(await signedUpUser(started(browser), started(relay).url, username, password, options)),
+  };
+}
+
 // ---- rooms ----
 
-/** Creates a room through the "Create a room" form; resolves when it is open. */
-export async function createRoomViaUi(page: Page, name: string, topic: string, policy: 'Open' | 'Private'): Promise<void> {
+/** Fills and submits the "Create a room" form, without waiting for the outcome. */
+export async function submitNewRoomViaUi(page: Page, name: string, topic: string, policy: 'Open' | 'Private'): Promise<void> {
   const form = page.getByRole('form', { name: 'Create a room' });
   await form.getByLabel('Room name').fill(name);
   await form.getByLabel('Topic (optional)').fill(topic);
   await form.getByRole('radio', { name: policy, exact: true }).check();
   await form.getByRole('button', { name: 'Create room' }).click();
+}
+
+/** Creates a room through the "Create a room" form; resolves when it is open. */
+export async function createRoomViaUi(page: Page, name: string, topic: string, policy: 'Open' | 'Private'): Promise<void> {
+  await submitNewRoomViaUi(page, name, topic, policy);
   await page.getByRole('heading', { name, exact: true }).waitFor();
 }
 

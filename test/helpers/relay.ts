@@ -19,6 +19,9 @@ export interface TestRelay extends RunningRelay {
   dataDir: string;
   logs: string[];
   client(): UmbraClient;
+  /** Stops the relay and keeps its files, so a test can read them afterwards; later calls do nothing. */
+  close(): Promise<void>;
+  /** Closes the relay (if it is not closed yet) and removes the data directory it made; later calls do nothing. */
   stop(): Promise<void>;
 }
 
@@ -43,16 +46,24 @@ export async function startTestRelay(overrides: Overrides = {}): Promise<TestRel
     throttle: { ...base.throttle, signupsPerAddress: 10_000, addressFailures: 10_000, ...overrides.throttle },
   });
   const relay = await startRelay(config);
+  const close = once(() => relay.close());
   return {
     ...relay,
     dataDir,
     logs,
     client: () => new UmbraClient({ baseUrl: relay.url, platform: nodePlatform() }),
-    stop: async () => {
-      await relay.close();
+    close,
+    stop: once(async () => {
+      await close();
       if (!overrides.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-    },
+    }),
   };
+}
+
+/** `run` on the first call; every later call returns that first call's promise. */
+function once(run: () => Promise<void>): () => Promise<void> {
+  let started: Promise<void> | undefined;
+  return () => (started ??= run());
 }
 
 let counter = 0;

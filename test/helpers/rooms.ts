@@ -1,6 +1,6 @@
 // Room fixtures: signed membership chains built straight from shared crypto, people on a real relay
 // (SDK users, and raw accounts whose keys the test holds to play a malicious member), a malicious
-// relay's edits to the room tables, and small readers of a Room's state.
+// relay's edits to the room tables, readers of those tables, and small readers of a Room's state.
 import { UmbraClient, type Platform, type Room } from '../../client/sdk/index.ts';
 import { nodePlatform } from '../../client/sdk/node.ts';
 import {
@@ -32,7 +32,7 @@ import {
   type RoomStatement,
   type SignedStatement,
 } from '../../shared/index.ts';
-import { PASSWORD, bodyOf, api, sessionTokenOf, uniqueName, waitFor, type TestRelay } from './relay.ts';
+import { PASSWORD, bodyOf, api, queryDb, sessionTokenOf, uniqueName, waitFor, type TestRelay } from './relay.ts';
 
 /** A test-held identity with a name. */
 export interface Actor {
@@ -257,6 +257,46 @@ export class RoomTamper {
   addMemberRow(conv: string, username: string): void {
     this.sql.prepare("INSERT INTO members (conv_id, user_id, joined_at, role) VALUES (?, ?, ?, 'member')").run(conv, this.userId(username), Date.now());
   }
+}
+
+// ---- the room tables, read from the relay's file ------------------------------------------------
+
+/** The id of the newest room `owner` created. */
+export function newestRoomOf(relay: { dataDir: string }, owner: string): string {
+  const [row] = queryDb<{ id: string }>(
+    relay,
+    "SELECT c.id FROM conversations c JOIN users u ON u.id = c.created_by WHERE u.username = ? AND c.kind = 'room' ORDER BY c.rowid DESC LIMIT 1",
+    owner,
+  );
+  if (!row) throw new Error(`${owner} created no room`);
+  return row.id;
+}
+
+/** One link of a room's membership chain as the relay stored it; `member` is a username whatever the op. */
+export interface StoredLink {
+  actor: string;
+  op: string;
+  member?: string;
+  role?: string;
+  epoch?: number;
+}
+
+/** The room's membership chain as the relay stored it, oldest first. */
+export function storedChain(relay: { dataDir: string }, conv: string): StoredLink[] {
+  return queryDb<{ body: Buffer }>(relay, 'SELECT body FROM statements WHERE conv_id = ? ORDER BY seq', conv).map((row) => {
+    const st = JSON.parse(row.body.toString('utf8')) as { actor: string; body: { op: string; member?: string | { username: string }; role?: string; epoch?: number } };
+    const { op, member, role, epoch } = st.body;
+    return { actor: st.actor, op, member: typeof member === 'string' ? member : member?.username, role, epoch };
+  });
+}
+
+/** Who holds a wrapped key for which epoch of the room, by epoch and then username. */
+export function keyHolderRows(relay: { dataDir: string }, conv: string): { username: string; epoch: number }[] {
+  return queryDb<{ username: string; epoch: number }>(
+    relay,
+    'SELECT u.username, k.epoch FROM wrapped_keys k JOIN users u ON u.id = k.recipient_id WHERE k.conv_id = ? ORDER BY k.epoch, u.username',
+    conv,
+  );
 }
 
 /** The next link after the stored chain, signed by `by` (no rule checked). */

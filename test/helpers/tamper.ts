@@ -1,11 +1,13 @@
 // Plays a malicious relay in tests: edits what the relay serves straight in its SQLite file, and
-// sits between a client and the relay's WebSocket to watch, drop, rewrite or inject frames.
+// sits between a client and the relay's WebSocket to watch, drop, rewrite or inject frames; and
+// gives a test file its relay with that hold on it (`tamperedRelay`).
 import type Database from 'better-sqlite3';
+import { afterAll, beforeAll } from 'vitest';
 import { UmbraClient, type Conversation, type Platform, type RejectReason, type SecurityStats, type SocketLike } from '../../client/sdk/index.ts';
 import { nodePlatform } from '../../client/sdk/node.ts';
 import type { DB } from '../../server/db.ts';
 import type { PublicKeys, SealedEnvelope } from '../../shared/index.ts';
-import { PASSWORD, bodyOf, uniqueName, waitFor, type TestRelay } from './relay.ts';
+import { PASSWORD, bodyOf, startTestRelay, uniqueName, waitFor, type TestRelay } from './relay.ts';
 
 export type EnvelopeRow = DB['envelopes'];
 
@@ -19,10 +21,15 @@ export interface WrappedKeyRow {
 
 /** Direct writes into the relay's database: what a compromised relay can do to stored data. */
 export class RelayTamper {
-  constructor(private readonly relay: TestRelay) {}
+  private readonly relay: () => TestRelay;
+
+  /** `relay` may be given as a function, for a tamper made before its relay starts (see `tamperedRelay`). */
+  constructor(relay: TestRelay | (() => TestRelay)) {
+    this.relay = typeof relay === 'function' ? relay : () => relay;
+  }
 
   private get sql(): Database.Database {
-    return this.relay.db.sqlite;
+    return this.relay().db.sqlite;
   }
 
   userId(username: string): number {
@@ -253,4 +260,51 @@ export async function chatPair(relay: TestRelay, platforms: { alice?: Platform; 
 /** The message bodies a conversation shows, in order. */
 export function bodies(conv: Conversation): string[] {
   return conv.messages.value.map((m) => bodyOf(m.event));
+}
+
+/** One relay for a test file, a malicious relay's hold on it, and SDK clients disconnected after the file's tests. */
+export interface TamperedRelay {
+  /** The relay: started before the file's tests, stopped after them. */
+  relay(): TestRelay;
+  /** Direct edits to what that relay stores and serves. */
+  evil: RelayTamper;
+  /** `chatPair` on the relay. */
+  pair(platforms?: { alice?: Platform; bob?: Platform }): Promise<ChatPair>;
+  /** `freshDevice` on the relay. */
+  device(username: string, platform?: Platform): Promise<UmbraClient>;
+  /** Has `client` disconnected after the file's tests; returns it. */
+  keep<T extends UmbraClient>(client: T): T;
+}
+
+/** Starts a relay before the file's tests and stops it after them. Call it at the top of a test file. */
+export function tamperedRelay(): TamperedRelay {
+  let running: TestRelay | undefined;
+  const clients: UmbraClient[] = [];
+  beforeAll(async () => {
+    running = await startTestRelay();
+  });
+  afterAll(async () => {
+    for (const c of clients) c.disconnect();
+    await running?.stop();
+  });
+  const relay = () => {
+    if (!running) throw new Error('the relay starts in beforeAll');
+    return running;
+  };
+  const keep = <T extends UmbraClient>(client: T): T => {
+    clients.push(client);
+    return client;
+  };
+  return {
+    relay,
+    evil: new RelayTamper(relay),
+    keep,
+    pair: async (platforms) => {
+      const p = await chatPair(relay(), platforms);
+      keep(p.alice);
+      keep(p.bob);
+      return p;
+    },
+    device: async (username, platform) => keep(await freshDevice(relay(), username, platform)),
+  };
 }

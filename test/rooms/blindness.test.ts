@@ -2,95 +2,11 @@
 // full flow (create, join by name, approve, invite, chat, remove, leave, rotate, a new device),
 // never reach the relay's disk, its logs, or any HTTP body or WebSocket frame, in any usual encoding.
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UmbraClient, type Platform } from '../../client/sdk/index.ts';
+import { UmbraClient } from '../../client/sdk/index.ts';
+import { WireRecording, leaks, plantedLeak, relayRemains } from '../helpers/canary.ts';
 import { PASSWORD, startTestRelay, uniqueName, waitFor, type TestRelay } from '../helpers/relay.ts';
-import { SocketTap } from '../helpers/tamper.ts';
 import { roomBodies, roomOf } from '../helpers/rooms.ts';
-
-interface Haystack {
-  where: string;
-  bytes: Buffer;
-}
-
-/** Everything one client exchanged with the relay: URLs, HTTP bodies both ways, frames both ways. */
-class Recording {
-  readonly wire: Haystack[] = [];
-  private readonly pending: Promise<unknown>[] = [];
-  private readonly tap = new SocketTap();
-
-  constructor(private readonly who: string) {
-    this.tap.inbound = (frame) => {
-      this.add('WebSocket frame received', JSON.stringify(frame));
-      return undefined;
-    };
-  }
-
-  private add(what: string, text: string | Buffer): void {
-    this.wire.push({ where: `${this.who}'s ${what} #${this.wire.length}`, bytes: typeof text === 'string' ? Buffer.from(text, 'utf8') : text });
-  }
-
-  platform(): Platform {
-    const base = this.tap.platform();
-    return {
-      ...base,
-      fetch: async (input, init) => {
-        this.add('request URL', String(input));
-        if (typeof init?.body === 'string') this.add('HTTP request body', init.body);
-        const res = await base.fetch(input, init);
-        this.pending.push(res.clone().arrayBuffer().then((b) => this.add('HTTP response body', Buffer.from(b))));
-        return res;
-      },
-    };
-  }
-
-  async done(): Promise<Haystack[]> {
-    await Promise.all(this.pending);
-    for (const f of this.tap.sent) this.add('WebSocket frame sent', JSON.stringify(f));
-    return this.wire;
-  }
-}
-
-/** A secret in the forms a leak could take: UTF-8, UTF-16, hex, URL-encoded, base64(url) at each alignment. */
-function encodings(secret: string): { form: string; bytes: Buffer }[] {
-  const utf8 = Buffer.from(secret, 'utf8');
-  const forms = [
-    { form: 'utf-8', bytes: utf8 },
-    { form: 'utf-16le', bytes: Buffer.from(secret, 'utf16le') },
-    { form: 'hex', bytes: Buffer.from(utf8.toString('hex')) },
-    { form: 'url-encoded', bytes: Buffer.from(encodeURIComponent(secret)) },
-  ];
-  for (let shift = 0; shift < 3; shift++) {
-    const b64 = Buffer.concat([Buffer.alloc(shift), utf8]).toString('base64').replace(/=+$/, '');
-    const core = b64.slice(shift ? 4 : 0, b64.length - 4);
-    forms.push({ form: `base64+${shift}`, bytes: Buffer.from(core) });
-    forms.push({ form: `base64url+${shift}`, bytes: Buffer.from(core.replace(/\+/g, '-').replace(/\//g, '_')) });
-  }
-  return forms;
-}
-
-function filesIn(dir: string, label: string): Haystack[] {
-  return fs
-    .readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => {
-      const full = path.join(e.parentPath, e.name);
-      return { where: `${label}: ${path.relative(dir, full)}`, bytes: fs.readFileSync(full) };
-    });
-}
-
-function leaks(haystacks: Haystack[], secrets: Record<string, string>): string[] {
-  const found: string[] = [];
-  for (const [name, secret] of Object.entries(secrets)) {
-    for (const { form, bytes } of encodings(secret)) {
-      for (const h of haystacks) if (h.bytes.includes(bytes)) found.push(`${name} (${form}) in ${h.where}`);
-    }
-  }
-  return found;
-}
 
 const hex = (n: number) => crypto.randomBytes(n).toString('hex');
 const roomName = `Canary Room ${hex(8)}`;
@@ -98,13 +14,11 @@ const topic = `canary topic ${hex(12)}`;
 const messages = Array.from({ length: 6 }, (_, i) => `canary message ${i} ${hex(12)}`);
 
 let relay: TestRelay;
-let dataDir: string;
-let stopped = false;
-const recordings: Recording[] = [];
+const recordings: WireRecording[] = [];
 const clients: UmbraClient[] = [];
 
 async function user(prefix: string, login?: string): Promise<{ client: UmbraClient; name: string }> {
-  const rec = new Recording(login ?? prefix);
+  const rec = new WireRecording(login ?? prefix);
   recordings.push(rec);
   const client = new UmbraClient({ baseUrl: relay.url, platform: rec.platform() });
   clients.push(client);
@@ -115,13 +29,11 @@ async function user(prefix: string, login?: string): Promise<{ client: UmbraClie
 }
 
 beforeAll(async () => {
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'umbra-rooms-blind-'));
-  relay = await startTestRelay({ dataDir });
+  relay = await startTestRelay();
 });
 afterAll(async () => {
   for (const c of clients) c.disconnect();
-  if (!stopped) await relay.stop();
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  await relay.stop();
 });
 
 describe('the relay stays blind to rooms', () => {
@@ -160,11 +72,7 @@ describe('the relay stays blind to rooms', () => {
 
   it('no canary is in the relay’s data, its logs, or any recorded HTTP body or frame', async () => {
     const wire = (await Promise.all(recordings.map((r) => r.done()))).flat();
-    const whileRunning = filesIn(dataDir, 'data dir while running');
-    await relay.stop();
-    stopped = true;
-    const afterStop = filesIn(dataDir, 'data dir after stop');
-    const logs: Haystack = { where: 'relay logs', bytes: Buffer.from(relay.logs.join('')) };
+    const { whileRunning, afterStop, logs } = await relayRemains(relay);
 
     // The search finds what is there: the recording holds the room calls and every message's
     // ciphertext, and the database holds the name hash and those ciphertexts.
@@ -173,12 +81,17 @@ describe('the relay stays blind to rooms', () => {
     expect(ciphertexts.length).toBe(messages.length);
     const disk = [...whileRunning, ...afterStop];
     for (const ct of ciphertexts) expect(disk.some((h) => h.bytes.includes(ct))).toBe(true);
-    const urls = wire.filter((h) => h.where.includes('request URL')).map((h) => new URL(h.bytes.toString()).pathname);
+    const urls = recordings.flatMap((r) => r.urls).map((u) => new URL(u).pathname);
     for (const p of ['/api/rooms', '/api/rooms/lookup', '/api/rooms/requests/mine']) expect(urls).toContain(p);
     expect(urls.some((u) => /\/api\/rooms\/[^/]+\/join$/.test(u)) && urls.some((u) => /\/statements$/.test(u))).toBe(true);
     const create = wire.find((h) => h.where.includes('HTTP request body') && h.bytes.includes(Buffer.from('"nameHash"')))!;
     const nameHash = Buffer.from(JSON.parse(create.bytes.toString()).nameHash, 'base64url');
     expect(disk.some((h) => h.bytes.includes(nameHash))).toBe(true);
+    // And the canary search itself can match: a username is found on disk, and the topic inside a
+    // base64 blob, at an odd offset, is caught.
+    const annsName = clients[0]!.me.value!;
+    expect(leaks(disk, { "ann's username": annsName }).some((l) => l.startsWith("ann's username (utf-8) in data dir"))).toBe(true);
+    expect(leaks([plantedLeak(topic)], { topic })).toContain('topic (base64+1) in a planted leak');
 
     const secrets: Record<string, string> = { 'room name': roomName, 'normalised room name': roomName.toLowerCase(), topic };
     messages.forEach((m, i) => (secrets[`message ${i}`] = m));
