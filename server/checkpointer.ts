@@ -4,11 +4,11 @@
 // connection has it turned off; a worker thread with its own connection copies WAL frames back
 // continuously (PASSIVE, which never blocks writers). The WAL only starts over when a checkpoint
 // has copied every frame and no commit came in between, which a busy relay rarely allows, so past
-// `restartWalBytes` (and after a sweep) the relay holds its group commits back for a moment while
-// the thread runs RESTART (or TRUNCATE) on its own connection; the relay's event loop never runs a
-// checkpoint while the thread is alive. The sweeper's deletions run on the same thread, one short
-// batch at a time with commits held back likewise, so the relay's event loop never does that work
-// either.
+// `restartWalBytes` (and after a sweep) the thread takes the write lock it shares with the relay's
+// group commits and runs RESTART (or TRUNCATE) on its own connection. The sweeper's deletions run
+// on the same thread under the same lock, one short batch at a time. The relay's event loop never
+// checkpoints, deletes or waits for the lock while the thread is alive: a commit that finds the
+// lock taken waits for the next turn.
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
@@ -43,13 +43,43 @@ export interface CheckpointStats {
   threadAlive: boolean;
   /** The longest the relay's event loop spent on a checkpoint of its own (only without the thread; ms). */
   longestHandoffMs: number;
-  /** The longest group commits were held back for a checkpoint or a sweep batch on the thread (ms). */
-  longestPauseMs: number;
+}
+
+/**
+ * The lock that keeps the relay's group commits and the thread's writes (sweep batches, RESTART
+ * and TRUNCATE checkpoints) apart: one Int32 in shared memory, 0 free, 1 held by the relay, 2 by
+ * the thread. The relay only ever tries it (a commit that finds it taken waits for the next turn,
+ * never on the event loop); the thread waits for it. SQLite's own lock would make the relay's
+ * commit sleep in its busy handler instead.
+ */
+export class WriteLock {
+  readonly buffer = new SharedArrayBuffer(4);
+  private readonly cell = new Int32Array(this.buffer);
+
+  /** Takes the lock for the relay if it is free. */
+  tryAcquire(): boolean {
+    return Atomics.compareExchange(this.cell, 0, 0, 1) === 0;
+  }
+
+  /** Takes it for the relay, waiting (blocking) while the thread has it; only for shutting down. */
+  acquire(): void {
+    while (!this.tryAcquire()) Atomics.wait(this.cell, 0, 2, 5);
+  }
+
+  release(): void {
+    Atomics.store(this.cell, 0, 0);
+    Atomics.notify(this.cell, 0);
+  }
+
+  /** Frees the lock whoever holds it (the thread died holding it). */
+  reset(): void {
+    this.release();
+  }
 }
 
 // The worker's code, evaluated as CommonJS so it runs the same from TypeScript sources (tests) and
 // from the build. It copies WAL frames back on its own, and on the relay's request runs a
-// RESTART/TRUNCATE checkpoint or one sweep batch (the relay holds its group commits back meanwhile).
+// RESTART/TRUNCATE checkpoint or one sweep batch, each under the write lock.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
@@ -61,8 +91,17 @@ db.pragma('synchronous = FULL');
 db.pragma('secure_delete = ON');
 db.pragma('foreign_keys = ON');
 db.pragma('busy_timeout = 5000');
+// Sweep batches walk three B-trees of a large table: keep their inner pages at hand.
+db.pragma('cache_size = -16384');
 if (db.pragma('secure_delete', { simple: true }) !== 1) throw new Error('secure_delete did not take');
 const passive = () => db.pragma('wal_checkpoint(PASSIVE)')[0];
+// The write lock shared with the relay's group commits (0 free, 1 relay, 2 this thread): taken
+// only around this thread's own writes, so the relay's event loop never waits on SQLite's lock.
+const lock = new Int32Array(workerData.lock);
+const locked = (run) => {
+  while (Atomics.compareExchange(lock, 0, 0, 2) !== 0) Atomics.wait(lock, 0, 1, 20);
+  try { return run(); } finally { Atomics.store(lock, 0, 0); Atomics.notify(lock, 0); }
+};
 const sweepStatement = workerData.sweepSql ? db.prepare(workerData.sweepSql) : null;
 const sweep = db.transaction((now, limit) => sweepStatement.run(now, limit).changes);
 let timer = null;
@@ -90,22 +129,26 @@ parentPort.on('message', (m) => {
     answer(m.id, () => {
       if (m.mode === 'PASSIVE') return passive();
       if (m.mode !== 'RESTART' && m.mode !== 'TRUNCATE') throw new Error('unknown checkpoint mode');
-      // Copy back what is there first (it never waits), then finish with the mode asked for.
+      // Copy back what is there first (it never waits), then finish with the mode asked for
+      // while the relay's commits wait: RESTART and TRUNCATE keep writers out until they are done.
       passive();
-      return db.pragma('wal_checkpoint(' + m.mode + ')')[0];
+      return locked(() => db.pragma('wal_checkpoint(' + m.mode + ')')[0]);
     });
     return;
   }
   if (m.t === 'sweep') {
     answer(m.id, () => {
       if (!sweepStatement) throw new Error('no sweep statement');
-      const t0 = performance.now();
       // No fsync per batch: a deletion a power cut takes back is done again by the next sweep
       // (reads filter by time anyway), and the TRUNCATE checkpoint after the sweep syncs it all.
+      const t0 = performance.now();
       db.pragma('synchronous = OFF');
       try {
-        const deleted = sweep.immediate(m.now, m.limit);
-        return { deleted, ms: performance.now() - t0 };
+        return locked(() => {
+          const t1 = performance.now();
+          const deleted = sweep.immediate(m.now, m.limit);
+          return { deleted, ms: performance.now() - t1, waitedMs: t1 - t0 };
+        });
       } finally {
         db.pragma('synchronous = FULL');
       }
@@ -118,12 +161,16 @@ export interface SweepBatchResult {
   deleted: number;
   /** Time the thread held the write lock for the batch (ms). */
   ms: number;
+  /** Time it waited for the lock first (ms). */
+  waitedMs: number;
 }
 
 type Request = { t: 'checkpoint'; mode: 'PASSIVE' | 'RESTART' | 'TRUNCATE' } | { t: 'sweep'; now: number; limit: number };
 
 export class Checkpointer {
-  readonly stats: CheckpointStats = { passive: 0, restarts: 0, forced: 0, maxWalBytes: 0, threadAlive: false, longestHandoffMs: 0, longestPauseMs: 0 };
+  readonly stats: CheckpointStats = { passive: 0, restarts: 0, forced: 0, maxWalBytes: 0, threadAlive: false, longestHandoffMs: 0 };
+  /** Shared with the relay's group commits (CommitQueue). */
+  readonly writeLock = new WriteLock();
   private worker: Worker | null = null;
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve(r: unknown): void; reject(e: Error): void }>();
@@ -132,7 +179,7 @@ export class Checkpointer {
   private walFrames = 0;
   private frameBytes = 4096 + 24;
   private handoff: Promise<CheckpointResult> | null = null;
-  private gate: { pause(): void; resume(): void } | null = null;
+  private unlocked: () => void = () => {};
   private readonly walFile: string;
 
   /**
@@ -164,7 +211,7 @@ export class Checkpointer {
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
       execArgv: [],
-      workerData: { driver, file: this.file, intervalMs: this.o.intervalMs, sweepSql: this.sweepSql },
+      workerData: { driver, file: this.file, intervalMs: this.o.intervalMs, sweepSql: this.sweepSql, lock: this.writeLock.buffer },
     });
     worker.unref();
     worker.on('message', (m: { t: string; id?: number; result?: unknown; error?: string; message?: string }) => {
@@ -175,6 +222,8 @@ export class Checkpointer {
       else if (m.t === 'done' && m.id !== undefined) {
         const w = this.waiting.get(m.id);
         this.waiting.delete(m.id);
+        // The thread let go of the write lock (if it took it): commits waiting for it may go.
+        this.unlocked();
         if (m.error !== undefined) w?.reject(new Error(m.error));
         else w?.resolve(m.result);
       }
@@ -188,9 +237,9 @@ export class Checkpointer {
     this.stats.threadAlive = true;
   }
 
-  /** Lets the checkpointer hold the relay's group commits back for a moment (Hub.commits). */
-  setWriterGate(gate: { pause(): void; resume(): void }): void {
-    this.gate = gate;
+  /** Tells the relay's group commits when the thread has let go of the write lock (Hub.commits). */
+  onUnlocked(run: () => void): void {
+    this.unlocked = run;
   }
 
   /** True while the thread can run sweep batches (it is alive and has the statement). */
@@ -199,14 +248,14 @@ export class Checkpointer {
   }
 
   /**
-   * Deletes one batch of expired envelopes on the thread's connection while the relay's group
-   * commits are held back (SQLite has one writer at a time; holding them keeps the relay's event
-   * loop from waiting on the lock). Waits for a running checkpoint first.
+   * Deletes one batch of expired envelopes on the thread's connection, holding the write lock
+   * only for the batch itself: group commits that come meanwhile wait for the next turn, the
+   * relay's event loop does not wait. Waits for a running checkpoint first.
    */
   async sweepBatch(now: number, limit: number): Promise<SweepBatchResult> {
     await this.handoff?.catch(() => {});
     if (!this.worker) throw new Error('the checkpoint thread is not running');
-    return this.held(() => this.request<SweepBatchResult>({ t: 'sweep', now, limit }));
+    return this.request<SweepBatchResult>({ t: 'sweep', now, limit });
   }
 
   /**
@@ -246,9 +295,9 @@ export class Checkpointer {
 
   /**
    * Starts the WAL over (RESTART) or empties it (TRUNCATE): the thread copies the frames back
-   * while commits go on, then group commits pause (the event loop does not), the thread copies the
-   * few frames written meanwhile and runs `mode` on its own connection, commits resume and the next
-   * one writes the WAL from its beginning. Without a thread the relay runs
+   * while commits go on, then takes the write lock (commits wait for the next turn; the event loop
+   * does not), copies the few frames written meanwhile and runs `mode` on its own connection, and
+   * lets go; the next commit writes the WAL from its beginning. Without a thread the relay runs
    * `mode` on its own connection.
    */
   private takeOver(mode: 'RESTART' | 'TRUNCATE'): Promise<CheckpointResult> {
@@ -262,9 +311,10 @@ export class Checkpointer {
         this.counted(r);
         return r;
       }
-      // Most frames are copied back while commits go on; only the rest is copied with them held.
+      // Most frames are copied back while commits go on; only the rest is copied with the write
+      // lock held (commits wait for the next turn meanwhile).
       await this.request<CheckpointResult>({ t: 'checkpoint', mode: 'PASSIVE' });
-      const r = await this.held(() => this.request<CheckpointResult>({ t: 'checkpoint', mode }));
+      const r = await this.request<CheckpointResult>({ t: 'checkpoint', mode });
       this.counted(r);
       return r;
     };
@@ -275,20 +325,6 @@ export class Checkpointer {
     if (r.busy === 0) {
       this.stats.restarts++;
       this.walFrames = 0;
-    }
-  }
-
-  /** Runs `work` on the thread with the relay's group commits held back, and times the hold. */
-  private async held<T>(work: () => Promise<T>): Promise<T> {
-    const gate = this.gate;
-    const t0 = performance.now();
-    gate?.pause();
-    try {
-      return await work();
-    } finally {
-      gate?.resume();
-      const ms = performance.now() - t0;
-      if (ms > this.stats.longestPauseMs) this.stats.longestPauseMs = ms;
     }
   }
 
@@ -339,6 +375,9 @@ export class Checkpointer {
     if (!this.worker) return;
     this.worker = null;
     this.stats.threadAlive = false;
+    // A thread that died holding the write lock must not keep the relay's commits out.
+    this.writeLock.reset();
+    this.unlocked();
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
   }

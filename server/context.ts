@@ -9,6 +9,7 @@ import type { DB } from './db.ts';
 import type { Logger } from './log.ts';
 import type { RoomStore } from './rooms/store.ts';
 import type { RelayStore } from './store.ts';
+import type { WriteGate } from './ws/commit-queue.ts';
 import type { Throttle } from './throttle.ts';
 
 export type UserRow = Selectable<DB['users']>;
@@ -35,6 +36,8 @@ export interface Services {
   secret: Buffer;
   /** Keeps the WAL under its bound; the delivery path calls it after each commit. */
   walGuard?: () => void;
+  /** The write lock group commits share with the checkpoint thread (server/checkpointer.ts). */
+  writeLock?: WriteGate;
   throttles: {
     /** Failed log-ins for one account from one address. */
     loginAccount: Throttle;

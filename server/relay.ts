@@ -66,10 +66,11 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
     },
     hub: undefined as unknown as Hub,
     walGuard: () => checkpointer.guard(),
+    writeLock: checkpointer.writeLock,
   };
   const hub = new Hub(services);
   services.hub = hub;
-  checkpointer.setWriterGate(hub.commits);
+  checkpointer.onUnlocked(() => hub.commits.lockReleased());
 
   const app = createApp(services);
   const { headersTimeoutMs, requestTimeoutMs } = config.limits;

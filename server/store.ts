@@ -61,6 +61,7 @@ export const SWEEP_SQL =
   'delete from envelopes where (conv_id, seq) in (select conv_id, seq from envelopes where expires_at <= ? order by expires_at limit ?)';
 
 export class RelayStore {
+  private sessionAliveStatement: Database.Statement | undefined;
   private hotStatements: Record<'existing' | 'nextSeq' | 'insert' | 'membership' | 'memberIds' | 'sweep', Database.Statement> | undefined;
 
   /**
@@ -173,6 +174,12 @@ export class RelayStore {
         .where('sessions.token_hash', '=', Buffer.from(tokenHash))
         .where('sessions.expires_at', '>', this.now()),
     );
+  }
+
+  /** Whether a session is still live (the keepalive's check; one prepared lookup by key). */
+  sessionAlive(tokenHash: Uint8Array): boolean {
+    this.sessionAliveStatement ??= this.db.sqlite.prepare('select 1 from sessions where token_hash = ? and expires_at > ?').pluck();
+    return this.sessionAliveStatement.get(Buffer.from(tokenHash), this.now()) !== undefined;
   }
 
   deleteSession(tokenHash: Uint8Array): void {

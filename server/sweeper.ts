@@ -1,8 +1,9 @@
 // Deletes expired envelopes on a schedule, in short batches that yield to delivery between them,
 // then checkpoints the WAL so the deleted ciphertext is gone from the files too
 // (docs/PROTOCOL.md §Disappearing messages; docs/THREAT-MODEL.md §Deletion). The batches run on
-// the checkpoint thread's connection while group commits are held back, so the relay's event loop
-// neither deletes nor waits for the write lock; only if that thread is gone do they run here.
+// the checkpoint thread's connection under the write lock it shares with group commits, so the
+// relay's event loop neither deletes nor waits for the lock; only if that thread is gone do they
+// run here.
 import type { Checkpointer } from './checkpointer.ts';
 import type { Logger } from './log.ts';
 import type { RelayStore } from './store.ts';

@@ -34,7 +34,7 @@ export interface RelayStats {
   walBytes: number;
   /** Largest WAL seen (sampled every 50 ms) since the last reset. */
   walMaxBytes: number;
-  /** Umbra only, since the last reset: the longest group commit on the event loop, the longest commits were held (checkpoint or sweep batch), WAL restarts. */
+  /** Umbra only, since the last reset: the longest group commit on the event loop, the longest queued envelopes waited for the checkpoint thread's write lock (checkpoint or sweep batch), WAL restarts. */
   umbra: { longestCommitMs: number; longestHoldMs: number; walRestarts: number } | null;
 }
 

@@ -57,7 +57,7 @@ function stats(): RelayStats {
     umbra: relay
       ? {
           longestCommitMs: relay.hub.commits.stats.longestCommitMs,
-          longestHoldMs: relay.checkpointer.stats.longestPauseMs,
+          longestHoldMs: relay.hub.commits.stats.longestLockWaitMs,
           walRestarts: relay.checkpointer.stats.restarts - restartsAt,
         }
       : null,
@@ -72,7 +72,7 @@ function resetStats(): void {
   if (relay) {
     // The relay's "longest" counters start over with the bench's window.
     relay.hub.commits.stats.longestCommitMs = 0;
-    relay.checkpointer.stats.longestPauseMs = 0;
+    relay.hub.commits.stats.longestLockWaitMs = 0;
     restartsAt = relay.checkpointer.stats.restarts;
   }
 }

@@ -23,6 +23,16 @@ export interface CommitQueueStats {
   syncs: number;
   /** The longest one transaction held the event loop (ms). */
   longestCommitMs: number;
+  /** The longest queued envelopes waited for the checkpoint thread's write lock (ms). */
+  longestLockWaitMs: number;
+}
+
+/** The write lock shared with the checkpoint thread (server/checkpointer.ts WriteLock). */
+export interface WriteGate {
+  tryAcquire(): boolean;
+  /** Blocks until the lock is free; only when closing. */
+  acquire(): void;
+  release(): void;
 }
 
 /** What the queue tells the one who queued an envelope. */
@@ -66,9 +76,10 @@ export class CommitQueue {
   private releasedUnsynced = 0;
   /** A commit waits for its fsync to be pushed; later ones wait too, so pushes stay in seq order. */
   private holding = false;
-  /** How many holders (the checkpointer, the sweeper) are holding commits back; commits run at 0. */
-  private pauses = 0;
-  readonly stats: CommitQueueStats = { commits: 0, envelopes: 0, maxBatch: 0, failedCommits: 0, syncs: 0, longestCommitMs: 0 };
+  /** Since when queued envelopes wait for the thread's write lock (performance.now()), or null. */
+  private lockWaitSince: number | null = null;
+  private lockRetry: NodeJS.Timeout | null = null;
+  readonly stats: CommitQueueStats = { commits: 0, envelopes: 0, maxBatch: 0, failedCommits: 0, syncs: 0, longestCommitMs: 0, longestLockWaitMs: 0 };
 
   /**
    * @param target the store and the WAL sync
@@ -76,6 +87,7 @@ export class CommitQueue {
    * @param maxUnsyncedPushes new envelopes that may be pushed ahead of their fsync (0: none)
    * @param onFailure told when a whole transaction or a sync failed (logged by the hub)
    * @param onCommitted runs after each committed transaction (the WAL bound check)
+   * @param gate the write lock shared with the checkpoint thread, if there is one
    */
   constructor(
     private readonly target: CommitTarget,
@@ -83,6 +95,7 @@ export class CommitQueue {
     private readonly maxUnsyncedPushes: number,
     private readonly onFailure: (err: Error, size: number) => void,
     private readonly onCommitted: () => void = () => {},
+    private readonly gate: WriteGate | null = null,
   ) {}
 
   /**
@@ -98,19 +111,9 @@ export class CommitQueue {
     }
   }
 
-  /**
-   * Holds commits back (envelopes keep queueing, the event loop keeps running) until the matching
-   * `resume`: the checkpointer holds them so the WAL can start over at the next commit, the sweeper
-   * while its thread deletes a batch (server/checkpointer.ts, server/sweeper.ts). Holds nest.
-   */
-  pause(): void {
-    this.pauses++;
-  }
-
-  resume(): void {
-    if (this.pauses === 0) return;
-    this.pauses--;
-    if (this.pauses === 0 && this.queue.length && !this.scheduled) {
+  /** The checkpoint thread let go of the write lock: commit what waited for it. */
+  lockReleased(): void {
+    if (this.lockWaitSince !== null && !this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
     }
@@ -119,7 +122,36 @@ export class CommitQueue {
   /** Commits everything queued now; called by the scheduler, and by close() (with `force`) so nothing waits forever. */
   flush(force = false): void {
     this.scheduled = false;
-    if (this.pauses > 0 && !force) return;
+    if (this.queue.length === 0) return this.startSync();
+    if (this.gate) {
+      if (force) this.gate.acquire();
+      else if (!this.gate.tryAcquire()) {
+        // The thread is writing (a sweep batch, a checkpoint): try again when it lets go, which
+        // it says; the timer only covers a missed word.
+        this.lockWaitSince ??= performance.now();
+        this.lockRetry ??= setTimeout(() => {
+          this.lockRetry = null;
+          this.flush();
+        }, 2);
+        return;
+      }
+    }
+    if (this.lockRetry) clearTimeout(this.lockRetry);
+    this.lockRetry = null;
+    if (this.lockWaitSince !== null) {
+      const waited = performance.now() - this.lockWaitSince;
+      if (waited > this.stats.longestLockWaitMs) this.stats.longestLockWaitMs = waited;
+      this.lockWaitSince = null;
+    }
+    try {
+      this.commitQueued();
+    } finally {
+      this.gate?.release();
+    }
+    this.startSync();
+  }
+
+  private commitQueued(): void {
     while (this.queue.length) {
       const chunk = this.queue.splice(0, this.maxBatch);
       try {
@@ -143,7 +175,6 @@ export class CommitQueue {
         answer(chunk, chunk.map(() => couldNotStore()));
       }
     }
-    this.startSync();
   }
 
   /**

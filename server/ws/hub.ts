@@ -59,6 +59,9 @@ function onSocketData(this: Duplex & { [kConn]?: Conn }, chunk: Buffer): void {
 
 export const WS_PATH = '/ws';
 
+/** Connections one turn of a keepalive round looks at. */
+const KEEPALIVE_SLICE = 250;
+
 export class Hub implements HubPort {
   private readonly wss: WebSocketServer;
   /** One connection per user is the common case: stored bare, a Set only once a user has two. */
@@ -67,6 +70,8 @@ export class Hub implements HubPort {
   /** Connections whose sockets this turn corked, with the bytes written since; uncorked together once the turn's synchronous work is done. */
   private readonly corked = new Map<Conn, number>();
   private readonly pinger: NodeJS.Timeout;
+  /** The keepalive round under way, a slice per turn (see keepalive). */
+  private keepaliveRound: NodeJS.Immediate | null = null;
   /** Counters the operator can read (docs/PROTOCOL.md §Metrics). */
   readonly stats = { framesIn: 0, envelopesStored: 0, rejected: 0, slowReadersDropped: 0 };
   /** Envelopes waiting for the group commit of this event-loop turn. */
@@ -90,6 +95,7 @@ export class Hub implements HubPort {
       s.config.limits.maxUnsyncedPushes,
       (err, size) => s.log.error({ event: 'commit_failed', message: err.message, envelopes: size }, 'a group commit or its WAL sync failed; its senders were told to retry'),
       () => s.walGuard?.(),
+      s.writeLock ?? null,
     );
     this.pinger = setInterval(() => this.keepalive(), s.config.limits.pingIntervalMs);
     this.pinger.unref();
@@ -356,23 +362,36 @@ export class Hub implements HubPort {
 
   /** Every ping interval: drop links that stopped answering, and close those whose session ended. */
   private keepalive(): void {
-    for (const conn of this.conns()) {
-      const read = (conn.socket as Duplex & { bytesRead: number }).bytesRead;
-      if (read === conn.readAtPing) {
-        conn.terminate();
-        continue;
+    if (this.keepaliveRound) return; // the last round is still going (thousands of connections)
+    const conns = [...this.conns()];
+    let next = 0;
+    // A few hundred connections per turn, so a round over many thousands never holds the event loop.
+    const slice = (): void => {
+      const end = Math.min(conns.length, next + KEEPALIVE_SLICE);
+      for (; next < end; next++) {
+        const conn = conns[next]!;
+        if (conn.readyState !== WebSocket.OPEN) continue;
+        const read = (conn.socket as Duplex & { bytesRead: number }).bytesRead;
+        if (read === conn.readAtPing) {
+          conn.terminate();
+          continue;
+        }
+        if (!this.s.store.sessionAlive(Buffer.from(conn.sessionKey, 'latin1'))) {
+          conn.close(CLOSE.unauthorized, 'your session has ended');
+          continue;
+        }
+        conn.readAtPing = read;
+        conn.ping();
       }
-      if (!this.s.store.sessionIdentity(Buffer.from(conn.sessionKey, 'latin1'))) {
-        conn.close(CLOSE.unauthorized, 'your session has ended');
-        continue;
-      }
-      conn.readAtPing = read;
-      conn.ping();
-    }
+      this.keepaliveRound = next < conns.length ? setImmediate(slice) : null;
+    };
+    slice();
   }
 
   close(): void {
     clearInterval(this.pinger);
+    if (this.keepaliveRound) clearImmediate(this.keepaliveRound);
+    this.keepaliveRound = null;
     this.commits.flush(true);
     for (const conn of [...this.conns()]) conn.close(CLOSE.goingAway, 'relay shutting down');
     this.wss.close();
