@@ -70,11 +70,6 @@ export class WriteLock {
     Atomics.store(this.cell, 0, 0);
     Atomics.notify(this.cell, 0);
   }
-
-  /** Frees the lock whoever holds it (the thread died holding it). */
-  reset(): void {
-    this.release();
-  }
 }
 
 // The worker's code, evaluated as CommonJS so it runs the same from TypeScript sources (tests) and
@@ -141,13 +136,12 @@ parentPort.on('message', (m) => {
       if (!sweepStatement) throw new Error('no sweep statement');
       // No fsync per batch: a deletion a power cut takes back is done again by the next sweep
       // (reads filter by time anyway), and the TRUNCATE checkpoint after the sweep syncs it all.
-      const t0 = performance.now();
       db.pragma('synchronous = OFF');
       try {
         return locked(() => {
-          const t1 = performance.now();
+          const t0 = performance.now();
           const deleted = sweep.immediate(m.now, m.limit);
-          return { deleted, ms: performance.now() - t1, waitedMs: t1 - t0 };
+          return { deleted, ms: performance.now() - t0 };
         });
       } finally {
         db.pragma('synchronous = FULL');
@@ -161,8 +155,6 @@ export interface SweepBatchResult {
   deleted: number;
   /** Time the thread held the write lock for the batch (ms). */
   ms: number;
-  /** Time it waited for the lock first (ms). */
-  waitedMs: number;
 }
 
 type Request = { t: 'checkpoint'; mode: 'PASSIVE' | 'RESTART' | 'TRUNCATE' } | { t: 'sweep'; now: number; limit: number };
@@ -376,7 +368,7 @@ export class Checkpointer {
     this.worker = null;
     this.stats.threadAlive = false;
     // A thread that died holding the write lock must not keep the relay's commits out.
-    this.writeLock.reset();
+    this.writeLock.release();
     this.unlocked();
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();

@@ -52,6 +52,7 @@ import {
 } from '../../shared/index.ts';
 import { sealRekey } from '../../client/sdk/room-changes.ts';
 import type { ScenarioOptions, ScenarioResult } from '../lib/scenario.ts';
+import { median, round3 } from '../lib/stats.ts';
 
 /** Members of the large room: the owner and 999 others, so a removal leaves 999 to rekey for. */
 const ROOM_SIZE = LIMITS.maxMembers;
@@ -120,8 +121,8 @@ export async function runCrypto(opts: ScenarioOptions): Promise<ScenarioResult> 
     reps,
   );
   Object.assign(figures, t);
-  figures.ed25519_verify_speedup_webcrypto_cached = round(t.ed25519_verify_libsodium_us / t.ed25519_verify_webcrypto_cached_us);
-  figures.ed25519_verify_speedup_node = round(t.ed25519_verify_libsodium_us / t.ed25519_verify_node_us);
+  figures.ed25519_verify_speedup_webcrypto_cached = round3(t.ed25519_verify_libsodium_us / t.ed25519_verify_webcrypto_cached_us);
+  figures.ed25519_verify_speedup_node = round3(t.ed25519_verify_libsodium_us / t.ed25519_verify_node_us);
   log(
     `message: encrypt+sign ${t.encrypt_sign_us} µs, ` +
       `verify+decrypt ${t.verify_decrypt_us} µs (libsodium, as shipped; associated data built once, ${t.message_ad_us} µs)`,
@@ -369,7 +370,7 @@ async function measure<K extends string>(loops: Record<K, Loop>, reps: number): 
   for (let r = 0; r < reps; r++) {
     for (const k of names) runs.get(k)!.push(await loops[k]());
   }
-  return Object.fromEntries(names.map((k) => [k, round(median(runs.get(k)!))])) as Record<K, number>;
+  return Object.fromEntries(names.map((k) => [k, round3(median(runs.get(k)!))])) as Record<K, number>;
 }
 
 /** `n` synchronous calls. */
@@ -409,16 +410,7 @@ async function timeMs(op: () => unknown, reps: number): Promise<number> {
     await op();
     runs.push(performance.now() - t0);
   }
-  return round(median(runs));
+  return round3(median(runs));
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
 
-/** Three significant digits are all a benchmark on a shared machine can claim. */
-function round(x: number): number {
-  return Number(x.toPrecision(3));
-}

@@ -43,6 +43,7 @@ import {
 import { fromWire } from '../../client/sdk/timeline.ts';
 import { benchTmp } from '../lib/seed.ts';
 import type { ScenarioOptions, ScenarioResult } from '../lib/scenario.ts';
+import { median, round3 } from '../lib/stats.ts';
 
 /** Missed messages a resuming client fetches. */
 const MISSED = 10_000;
@@ -71,21 +72,21 @@ export async function runHistory(opts: ScenarioOptions): Promise<ScenarioResult>
     await warmUpFetch();
     const t0 = performance.now();
     relay = await startRelay(defaultConfig({ dataDir, port: 0, webDir: null, logLevel: 'warn' }));
-    figures.relay_start_ms = round(performance.now() - t0);
+    figures.relay_start_ms = round3(performance.now() - t0);
     const origin = new URL(relay.url).origin;
     const headers = { cookie: `${SESSION_COOKIE}=${seeded.token}`, origin };
     const pageUrl = `${relay.url}/api/conversations/${seeded.conv}/envelopes?limit=100`;
 
     // ---- the newest page: cold (first request after start), then warm -------------------
     const cold = await firstPage(pageUrl, headers, seeded.lastSeq);
-    figures.first_page_cold_ms = round(cold.schemaMs);
-    figures.first_page_cold_json_ms = round(cold.jsonMs);
+    figures.first_page_cold_ms = round3(cold.schemaMs);
+    figures.first_page_cold_json_ms = round3(cold.jsonMs);
     figures.first_page_bytes = cold.bytes;
     const warm: { jsonMs: number; schemaMs: number }[] = [];
     for (let i = 0; i < warmRequests; i++) warm.push(await firstPage(pageUrl, headers, seeded.lastSeq));
-    const firstPageMs = round(median(warm.map((w) => w.schemaMs)));
+    const firstPageMs = round3(median(warm.map((w) => w.schemaMs)));
     figures.first_page_warm_ms = firstPageMs;
-    figures.first_page_warm_json_ms = round(median(warm.map((w) => w.jsonMs)));
+    figures.first_page_warm_json_ms = round3(median(warm.map((w) => w.jsonMs)));
     figures.first_page_warm_requests = warmRequests;
     log(
       `first page of 100: cold ${figures.first_page_cold_ms} ms, warm ${firstPageMs} ms (median of ${warmRequests}; ` +
@@ -118,7 +119,7 @@ export async function runHistory(opts: ScenarioOptions): Promise<ScenarioResult>
         if (r >= 0) runs.set(name, [...(runs.get(name) ?? []), timing]);
       }
     }
-    const med = (name: keyof typeof variants, pick: (t: ResumeTiming) => number) => round(median(runs.get(name)!.map(pick)));
+    const med = (name: keyof typeof variants, pick: (t: ResumeTiming) => number) => round3(median(runs.get(name)!.map(pick)));
     const resumeMs = med('sdk', (t) => t.syncMs);
     figures.resume_10000_ms = resumeMs;
     figures.resume_10000_with_connect_ms = med('sdk', (t) => t.connectMs + t.syncMs);
@@ -129,7 +130,7 @@ export async function runHistory(opts: ScenarioOptions): Promise<ScenarioResult>
     figures.resume_10000_limit100_ms = med('limit100', (t) => t.syncMs);
     const e2eMs = med('e2e', (t) => t.syncMs);
     figures.resume_10000_e2e_ms = e2eMs;
-    figures.resume_10000_e2e_per_envelope_us = round((e2eMs * 1000) / MISSED);
+    figures.resume_10000_e2e_per_envelope_us = round3((e2eMs * 1000) / MISSED);
     log(
       `resume after ${MISSED}: ${resumeMs} ms in ${figures.resume_10000_frames} pages of ${LIMITS.maxPage} ` +
         `(${figures.resume_10000_with_connect_ms} ms with connect and hello; ${figures.resume_10000_json_only_ms} ms without the schema check; ` +
@@ -250,7 +251,7 @@ async function seed(dataDir: string, rows: number, log: (line: string) => void):
     }
     const sealMs = performance.now() - tSeal;
     const realCt = [...real.values()].map((e) => e.ct.length);
-    log(`seed: sealed ${real.size} real envelopes in ${round(sealMs)} ms (ciphertext ${Math.min(...realCt)}–${Math.max(...realCt)} bytes)`);
+    log(`seed: sealed ${real.size} real envelopes in ${round3(sealMs)} ms (ciphertext ${Math.min(...realCt)}–${Math.max(...realCt)} bytes)`);
 
     const insert = db.sqlite.prepare(
       `insert into envelopes (conv_id, seq, sender_id, client_msg_id, v, suite, type, epoch, counter, roster_hash,
@@ -287,7 +288,7 @@ async function seed(dataDir: string, rows: number, log: (line: string) => void):
     db.sqlite.prepare('update conversations set last_seq = ? where id = ?').run(rows, conv);
     const insertMs = performance.now() - tInsert;
     const rowsPerS = Math.round(rows / (insertMs / 1000));
-    log(`seed: inserted ${rows} envelopes in ${round(insertMs)} ms (${rowsPerS} rows/s, ${SEED_TX_ROWS} per transaction)`);
+    log(`seed: inserted ${rows} envelopes in ${round3(insertMs)} ms (${rowsPerS} rows/s, ${SEED_TX_ROWS} per transaction)`);
     await db.close();
     const bytes = fileBytes(path.join(dataDir, DB_FILE)) + fileBytes(path.join(dataDir, `${DB_FILE}-wal`));
     log(`seed: database ${(bytes / 2 ** 20).toFixed(1)} MiB (${Math.round(bytes / rows)} bytes per envelope)`);
@@ -300,8 +301,8 @@ async function seed(dataDir: string, rows: number, log: (line: string) => void):
       readerKey: wrapped[1]!,
       figures: {
         seed_rows_per_s: rowsPerS,
-        seed_insert_ms: round(insertMs),
-        seed_seal_real_ms: round(sealMs),
+        seed_insert_ms: round3(insertMs),
+        seed_seal_real_ms: round3(sealMs),
         seed_real_envelopes: real.size,
         db_bytes: bytes,
         db_bytes_per_envelope: Math.round(bytes / rows),
@@ -439,13 +440,4 @@ async function resume(url: string, headers: Record<string, string>, conv: string
 
 // ---- statistics ---------------------------------------------------------------------------
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
 
-/** Three significant digits are all a benchmark on a shared machine can claim. */
-function round(x: number): number {
-  return Number(x.toPrecision(3));
-}

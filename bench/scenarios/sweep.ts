@@ -7,7 +7,8 @@ import { defaultConfig } from '../../server/config.ts';
 import { DB_FILE } from '../../server/db.ts';
 import type { SweeperStats } from '../../server/sweeper.ts';
 import type { RelayProc } from '../lib/relay-client.ts';
-import { fmt, median, runLoad, type RunLoadResult } from './traffic.ts';
+import { median } from '../lib/stats.ts';
+import { fmt, runLoad, type RunLoadResult } from './traffic.ts';
 import type { ScenarioOptions, ScenarioResult } from '../lib/scenario.ts';
 
 interface Sizes {

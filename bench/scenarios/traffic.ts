@@ -5,6 +5,7 @@ import { LoadPool, type LoadResult, type LoadSpec } from '../load/generator.ts';
 import { RelayProc } from '../lib/relay-client.ts';
 import { SYSTEMS, type RelayStats, type StartOptions, type SystemName } from '../lib/relay-ipc.ts';
 import { seedTemplate, type SeedShape, type SeededTemplate } from '../lib/seed.ts';
+import { median } from '../lib/stats.ts';
 
 export const TRAFFIC_SCENARIOS = ['A-rate', 'A-mid', 'A-sat', 'B-sat', 'C-idle'] as const;
 export type TrafficScenarioName = (typeof TRAFFIC_SCENARIOS)[number];
@@ -328,12 +329,6 @@ function summarise(sc: TrafficResults['scenarios']): Record<string, number> {
   return out;
 }
 
-export function median(xs: number[]): number {
-  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return NaN;
-  const m = Math.floor(v.length / 2);
-  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
-}
 
 export function fmt(x: number | undefined): string {
   if (x === undefined || !Number.isFinite(x)) return '–';
