@@ -18,6 +18,7 @@ import {
   expiryFields,
   envelopeTypeOf,
   fromB64,
+  newClientMsgId,
   openEnvelope,
   randomBytes,
   sealEnvelope,
@@ -598,6 +599,7 @@ export abstract class Timeline {
     if (plaintext.length + XNONCE_BYTES + TAG_BYTES > LIMITS.maxCiphertextBytes) {
       throw new UmbraError('payload_too_large', `messages are limited to ${LIMITS.maxCiphertextBytes - XNONCE_BYTES - TAG_BYTES} bytes once encoded`);
     }
+    const counter = ++this.myCounter;
     const header = {
       v: PROTOCOL_VERSION,
       suite: SUITE_XCHACHA20_ED25519,
@@ -606,8 +608,8 @@ export abstract class Timeline {
       epoch: ctx.epoch,
       sender: this.d.me.username,
       rosterHash: ctx.rosterHash,
-      clientMsgId: toB64(randomBytes(16)),
-      counter: ++this.myCounter,
+      clientMsgId: newClientMsgId(counter, randomBytes(8)),
+      counter,
       expiresAt: expiry.expiresAt,
       burnAfterMs: expiry.burnAfterMs,
     };

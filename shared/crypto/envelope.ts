@@ -3,7 +3,7 @@
 import { UmbraError } from '../errors.ts';
 import { CTX, PROTOCOL_VERSION, SUPPORTED_SUITES, type EnvelopeType } from '../protocol.ts';
 import { dangerousTestOnlySealWithNonce, openAead, sealAead } from './aead.ts';
-import { assertBytes, concatBytes, encodeFields } from './bytes.ts';
+import { assertBytes, concatBytes, encodeFields, toB64 } from './bytes.ts';
 import { signWithContext, verifyWithContext } from './sign.ts';
 import { assertTestOnly } from './test-only.ts';
 
@@ -30,6 +30,24 @@ export interface SealedEnvelope extends EnvelopeHeader {
   /** nonce || ciphertext || tag */
   ct: Uint8Array;
   sig: Uint8Array;
+}
+
+/**
+ * A new message's `clientMsgId`: the sender's counter as 8 big-endian bytes, then 8 random bytes,
+ * as 22 base64url characters. With the counter first, one sender's ids sit side by side in the
+ * relay's (conv, sender, clientMsgId) index, so sweeping old messages rewrites a few index pages
+ * instead of one page per message; the random half keeps ids unique when two devices spend the
+ * same counter. The relay sees the counter in clear already (§Envelope), so it learns nothing new.
+ */
+export function newClientMsgId(counter: number, random: Uint8Array): string {
+  if (!Number.isSafeInteger(counter) || counter < 1) throw new RangeError(`expected a counter from 1, got ${counter}`);
+  assertBytes(random, 8, 'client message id randomness');
+  const id = new Uint8Array(16);
+  const view = new DataView(id.buffer);
+  view.setUint32(0, Math.floor(counter / 2 ** 32));
+  view.setUint32(4, counter >>> 0);
+  id.set(random, 8);
+  return toB64(id);
 }
 
 /** The associated-data layout, versioned by its context string. */

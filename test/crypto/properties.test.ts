@@ -16,6 +16,7 @@ import {
   fromB64,
   initCrypto,
   messageAd,
+  newClientMsgId,
   openAead,
   openEnvelope,
   sealAead,
@@ -579,5 +580,37 @@ describe('toB64 / fromB64', () => {
       if (accepted) expect(fromB64(bad)).toEqual(Uint8Array.of(0x61));
       else expect(() => fromB64(bad), bad).toThrow(RangeError);
     }
+  });
+});
+
+describe('newClientMsgId', () => {
+  it('is the counter in 8 big-endian bytes, then the 8 random bytes, as 22 characters', () => {
+    expect(newClientMsgId(3, Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8))).toBe(toB64(Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6, 7, 8)));
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), fc.uint8Array({ minLength: 8, maxLength: 8 }), (counter, random) => {
+        const id = fromB64(newClientMsgId(counter, random));
+        expect(id.length).toBe(16);
+        const view = new DataView(id.buffer, id.byteOffset);
+        expect(view.getUint32(0) * 2 ** 32 + view.getUint32(4)).toBe(counter);
+        expect(id.subarray(8)).toEqual(random);
+      }),
+      RUNS,
+    );
+  });
+
+  it('gives the ids of one block of 1,024 counters one 9-character prefix, whatever the random half', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 2 ** 40 }), fc.nat(1023), fc.nat(1023), fc.uint8Array({ minLength: 16, maxLength: 16 }), (block, a, b, random) => {
+        const x = newClientMsgId(block * 1024 + a, random.subarray(0, 8));
+        const y = newClientMsgId(block * 1024 + b, random.subarray(8));
+        expect(x.slice(0, 9)).toBe(y.slice(0, 9));
+      }),
+      RUNS,
+    );
+  });
+
+  it('refuses a counter below 1 or not an integer, and randomness of any length but 8', () => {
+    for (const bad of [0, -1, 1.5, Number.MAX_SAFE_INTEGER + 1, NaN]) expect(() => newClientMsgId(bad, new Uint8Array(8)), String(bad)).toThrow(RangeError);
+    for (const n of [0, 7, 9, 16]) expect(() => newClientMsgId(1, new Uint8Array(n))).toThrow('expected 8-byte client message id randomness, got ' + n);
   });
 });
