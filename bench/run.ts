@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { ScenarioOptions } from './lib/scenario.ts';
 import { dropTemplates } from './lib/seed.ts';
 import { fmt, runTraffic, type TrafficResults } from './scenarios/traffic.ts';
 
@@ -38,7 +39,7 @@ interface ModuleResult {
   summary: Record<string, number>;
 }
 
-type ModuleRunner = (o: { quick: boolean; log: (line: string) => void }) => Promise<ModuleResult>;
+type ModuleRunner = (o: ScenarioOptions) => Promise<ModuleResult>;
 
 /** Loads a scenario module written separately; a missing module is skipped, not an error. */
 async function optional(file: string, exportName: string): Promise<ModuleRunner | null> {
@@ -104,7 +105,7 @@ async function main(): Promise<void> {
         continue;
       }
       log(`## ${name}`);
-      const r = await runner({ quick: flags.quick, log });
+      const r = await runner({ quick: flags.quick, log, ...(flags.runs ? { runs: flags.runs } : {}) });
       scenarios[name] = r.figures;
       summary = { ...summary, ...r.summary };
       moduleTables.push(`| ${name} | figure | value |`, '|---|---|---:|', ...Object.entries(r.figures).map(([k, v]) => `| ${name} | ${k} | ${typeof v === 'number' ? fmt(v) : String(v)} |`), '');

@@ -4,6 +4,17 @@ import type { SweeperStats } from '../../server/sweeper.ts';
 export type SystemName = 'raw-ws' | 'ws-sqlite' | 'umbra';
 export const SYSTEMS: readonly SystemName[] = ['raw-ws', 'ws-sqlite', 'umbra'];
 
+/**
+ * Expired envelopes for E-sweep. `sent`: spread over every seeded room and member in the order
+ * they were sent, each room on one timer, so expiry follows seq within a room (what a backlog of
+ * disappearing messages looks like); `scattered`: all in one room with expiry cycling every
+ * 1,000 rows, so consecutive deletions land on different pages (a worst case for the sweeper).
+ */
+export interface ExpiredSeed {
+  rows: number;
+  order: 'sent' | 'scattered';
+}
+
 export interface StartOptions {
   system: SystemName;
   /** Umbra: a fresh copy of the seeded template; ws-sqlite: an empty folder; raw-ws: unused. */
@@ -11,7 +22,7 @@ export interface StartOptions {
   /** Umbra only: sweeper settings (each one left out: the relay's). */
   sweep?: { intervalMs: number; batch: number; maxBatchMs?: number };
   /** Umbra only: envelopes already past their expiry, inserted before the relay starts. */
-  seedExpiredEnvelopes?: number;
+  seedExpired?: ExpiredSeed;
 }
 
 export type ToChild =

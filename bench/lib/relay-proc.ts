@@ -12,7 +12,8 @@ import { DB_FILE } from '../../server/db.ts';
 import { startRelay, type RunningRelay } from '../../server/relay.ts';
 import { startRawWs, type Baseline } from '../baselines/raw-ws.ts';
 import { startWsSqlite, WS_SQLITE_DB } from '../baselines/ws-sqlite.ts';
-import type { RelayStats, ToChild, ToParent } from './relay-ipc.ts';
+import { newClientMsgId } from '../../shared/index.ts';
+import type { ExpiredSeed, RelayStats, ToChild, ToParent } from './relay-ipc.ts';
 
 let relay: RunningRelay | null = null;
 let baseline: Baseline | null = null;
@@ -82,26 +83,33 @@ const SEED_TX_ROWS = 100_000;
 const SEED_RANDOM_ROWS = 4096;
 
 /**
- * Already-expired envelopes for the sweeper to find, written straight into the first room. Fast
+ * Already-expired envelopes for the sweeper to find (see `ExpiredSeed` for the two orders). Fast
  * enough for a million rows (about 15 s): one prepared insert, big transactions, random bytes drawn
  * in blocks, and no journal (the folder is a throwaway copy); then back to WAL and synced, so the
- * relay starts on a file at rest with no writeback of the seed competing with its fsyncs.
+ * relay starts on a file at rest with no writeback of the seed competing with its fsyncs. Ids are
+ * the ones the client writes (`newClientMsgId`), counters count per sender and room.
  */
-function seedExpired(dataDir: string, n: number): void {
+function seedExpired(dataDir: string, seed: ExpiredSeed): void {
   const file = path.join(dataDir, DB_FILE);
   const db = new Database(file);
   try {
     db.pragma('journal_mode = OFF');
     db.pragma('synchronous = OFF');
-    const conv = db.prepare('select id, last_seq from conversations order by id limit 1').get() as { id: string; last_seq: number } | undefined;
-    if (!conv) throw new Error('seedExpiredEnvelopes needs a seeded room');
-    const sender = db.prepare('select user_id from members where conv_id = ? limit 1').get(conv.id) as { user_id: number };
+    db.pragma('cache_size = -262144');
+    const convs = db.prepare('select id, last_seq from conversations order by id').all() as { id: string; last_seq: number }[];
+    if (convs.length === 0) throw new Error('an expired seed needs a seeded room');
+    const rooms = (seed.order === 'sent' ? convs : convs.slice(0, 1)).map((c) => ({
+      id: c.id,
+      seq: c.last_seq,
+      senders: (db.prepare('select user_id from members where conv_id = ? order by user_id').all(c.id) as { user_id: number }[]).map((m) => m.user_id),
+      counters: new Map<number, number>(),
+    }));
     const insert = db.prepare(
       `insert into envelopes (conv_id, seq, sender_id, client_msg_id, v, suite, type, epoch, counter, roster_hash, expires_at,
        env_expires_at, burn_after_ms, opened_at, received_at, ct, sig) values (?, ?, ?, ?, 1, 1, 'content', 0, ?, ?, ?, ?, null, null, ?, ?, ?)`,
     );
-    // Per row: a 16-byte client message id, a 32-byte roster hash, 120 bytes of ciphertext, a 64-byte signature.
-    const rowBytes = 16 + 32 + 120 + 64;
+    // Per row: 8 random bytes of client message id, a 32-byte roster hash, 120 bytes of ciphertext, a 64-byte signature.
+    const rowBytes = 8 + 32 + 120 + 64;
     let random = Buffer.alloc(0);
     const now = Date.now();
     const insertRows = db.transaction((from: number, to: number) => {
@@ -109,12 +117,21 @@ function seedExpired(dataDir: string, n: number): void {
         const k = (i - 1) % SEED_RANDOM_ROWS;
         if (k === 0) random = crypto.randomBytes(SEED_RANDOM_ROWS * rowBytes);
         const o = k * rowBytes;
-        const past = now - 60_000 + (i % 1000);
-        insert.run(conv.id, conv.last_seq + i, sender.user_id, random.subarray(o, o + 16).toString('base64url'), i, random.subarray(o + 16, o + 48), past, past, now - 120_000, random.subarray(o + 48, o + 168), random.subarray(o + 168, o + 232));
+        // sent: round robin over rooms and, within a room, over its members; sent 1 ms apart an hour
+        // ago on a timer that ran out a minute ago. scattered: one room, expiry cycling over 1 s.
+        const room = rooms[i % rooms.length]!;
+        const turn = Math.floor(i / rooms.length);
+        const sender = room.senders[turn % room.senders.length]!;
+        const counter = (room.counters.get(sender) ?? 0) + 1;
+        room.counters.set(sender, counter);
+        const sentAt = now - 3_600_000 + Math.floor((i * 60_000) / seed.rows);
+        const expiresAt = seed.order === 'sent' ? sentAt + 3_540_000 : now - 60_000 + (i % 1000);
+        insert.run(room.id, ++room.seq, sender, newClientMsgId(counter, random.subarray(o, o + 8)), counter, random.subarray(o + 8, o + 40), expiresAt, expiresAt, sentAt, random.subarray(o + 40, o + 160), random.subarray(o + 160, o + 224));
       }
     });
-    for (let from = 1; from <= n; from += SEED_TX_ROWS) insertRows(from, Math.min(n, from + SEED_TX_ROWS - 1));
-    db.prepare('update conversations set last_seq = ? where id = ?').run(conv.last_seq + n, conv.id);
+    for (let from = 1; from <= seed.rows; from += SEED_TX_ROWS) insertRows(from, Math.min(seed.rows, from + SEED_TX_ROWS - 1));
+    const setSeq = db.prepare('update conversations set last_seq = ? where id = ?');
+    for (const r of rooms) setSeq.run(r.seq, r.id);
     db.pragma('journal_mode = WAL');
   } finally {
     db.close();
@@ -130,7 +147,7 @@ function seedExpired(dataDir: string, n: number): void {
 async function start(m: Extract<ToChild, { t: 'start' }>): Promise<number> {
   switch (m.system) {
     case 'umbra': {
-      if (m.seedExpiredEnvelopes) seedExpired(m.dataDir, m.seedExpiredEnvelopes);
+      if (m.seedExpired) seedExpired(m.dataDir, m.seedExpired);
       walPath = path.join(m.dataDir, `${DB_FILE}-wal`);
       const base = defaultConfig();
       relay = await startRelay(

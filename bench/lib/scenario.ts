@@ -3,6 +3,8 @@
 export interface ScenarioOptions {
   quick: boolean;
   log: (line: string) => void;
+  /** `--runs N`, for modules that repeat whole runs (E-sweep); others keep their own repeats. */
+  runs?: number;
 }
 
 export interface ScenarioResult {

@@ -1,6 +1,8 @@
 // E-sweep: the relay deletes a backlog of already-expired envelopes while A-mid's traffic runs.
-// Runs alternate with A-mid alone on the same relay settings (alone, sweep; alone, sweep; ...),
+// Runs alternate with A-mid alone on the same relay settings (alone, sweep, scattered; alone, ...),
 // so the cost of sweeping shows as the difference: event-loop stalls, delivery latency, CPU, WAL.
+// `sweep` is a backlog in the order it was sent (the headline figure); `scattered` is the same
+// number of rows in a pathological order, one page per deletion (bench/lib/relay-ipc.ts ExpiredSeed).
 import Database from 'better-sqlite3';
 import path from 'node:path';
 import { defaultConfig } from '../../server/config.ts';
@@ -35,9 +37,12 @@ function sizes(quick: boolean): Sizes {
 const RESET_AFTER_WARMUP_MS = 100;
 const POLL_MS = 100;
 
+type Kind = 'alone' | 'sweep' | 'scattered';
+const KINDS: readonly Kind[] = ['alone', 'sweep', 'scattered'];
+
 interface RunRecord {
   run: number;
-  kind: 'alone' | 'sweep';
+  kind: Kind;
   result: RunLoadResult;
   /** The sweep that deleted the seeded rows, as first seen finished; null if it did not finish in the window. */
   sweep: SweeperStats | null;
@@ -50,14 +55,14 @@ interface RunRecord {
 
 export async function runSweep(opts: ScenarioOptions): Promise<ScenarioResult> {
   const { quick, log } = opts;
-  const z = sizes(quick);
+  const z = { ...sizes(quick), ...(opts.runs ? { runs: opts.runs } : {}) };
   log(
     `## E-sweep: ${z.rows.toLocaleString('en-US')} expired envelopes swept under A-mid (sweep every ${z.sweep.intervalMs} ms, ` +
       `batches of up to ${z.sweep.batch} rows and ${z.sweep.maxBatchMs} ms; ${z.windowMs / 1000} s window), against A-mid alone`,
   );
   const records: RunRecord[] = [];
   for (let run = 1; run <= z.runs; run++) {
-    for (const kind of ['alone', 'sweep'] as const) {
+    for (const kind of KINDS) {
       const rec = await runOne(z, run, kind, log);
       records.push(rec);
       log(
@@ -69,13 +74,14 @@ export async function runSweep(opts: ScenarioOptions): Promise<ScenarioResult> {
           (rec.result.load.errors ? ` errorKinds=${JSON.stringify(rec.result.load.errorKinds)}` : '') +
           (rec.late ? ' LATE: the sweep started before the window' : ''),
       );
-      if (kind === 'sweep' && !rec.sweep) log(`E-sweep run ${run}: the sweep did NOT finish inside the ${z.windowMs / 1000} s window`);
+      if (kind !== 'alone' && !rec.sweep) log(`E-sweep run ${run}: the sweep did NOT finish inside the ${z.windowMs / 1000} s window`);
     }
   }
 
   const med = (kind: RunRecord['kind'], key: string) => median(records.filter((r) => r.kind === kind).map((r) => r.figures[key] ?? NaN));
   const sweeps = records.filter((r) => r.kind === 'sweep');
   const finished = sweeps.every((r) => r.sweep !== null);
+  const scattered = records.filter((r) => r.kind === 'scattered');
   const figures: ScenarioResult['figures'] = {
     expired_envelopes: z.rows,
     runs: z.runs,
@@ -113,6 +119,14 @@ export async function runSweep(opts: ScenarioOptions): Promise<ScenarioResult> {
     wal_max_bytes_alone: med('alone', 'wal_max_bytes'),
     errors_sweep: med('sweep', 'errors'),
     errors_alone: med('alone', 'errors'),
+    scattered_sweep_finished_in_window: scattered.every((r) => r.sweep !== null),
+    scattered_sweep_total_ms: med('scattered', 'sweep_total_ms'),
+    scattered_rows_swept: med('scattered', 'rows_swept'),
+    scattered_sweep_rows_per_s: med('scattered', 'sweep_rows_per_s'),
+    scattered_eld_max_ms: med('scattered', 'eld_max_ms'),
+    scattered_p99_ms: med('scattered', 'p99_ms'),
+    scattered_longest_commit_ms: med('scattered', 'longest_commit_ms'),
+    scattered_wal_max_bytes: med('scattered', 'wal_max_bytes'),
     generator_bound: records.some((r) => r.result.load.generatorBound),
   };
   if (!finished) log(`**E-sweep:** in ${sweeps.filter((r) => !r.sweep).length} of ${sweeps.length} runs the sweep did not finish inside the window; its figures cover only part of it`);
@@ -122,7 +136,8 @@ export async function runSweep(opts: ScenarioOptions): Promise<ScenarioResult> {
       e_sweep_max_stall_ms: med('sweep', 'eld_max_ms'),
       e_sweep_total_ms: med('sweep', 'sweep_total_ms'),
       e_sweep_baseline_max_stall_ms: med('alone', 'eld_max_ms'),
-      e_sweep_wal_max_bytes: med('sweep', 'wal_max_bytes'),
+      e_sweep_wal_max_bytes: Math.max(med('sweep', 'wal_max_bytes'), med('scattered', 'wal_max_bytes')),
+      e_sweep_scattered_max_stall_ms: med('scattered', 'eld_max_ms'),
     },
   };
 }
@@ -164,7 +179,7 @@ async function runOne(z: Sizes, run: number, kind: RunRecord['kind'], log: (line
     durationMs: z.windowMs,
     warmupMs: z.warmupMs,
     sweep: z.sweep,
-    ...(kind === 'sweep' ? { seedExpiredEnvelopes: z.rows } : {}),
+    ...(kind === 'alone' ? {} : { seedExpired: { rows: z.rows, order: kind === 'sweep' ? 'sent' : 'scattered' } as const }),
     beforeLoad,
     duringLoad,
     log,
@@ -186,7 +201,7 @@ async function runOne(z: Sizes, run: number, kind: RunRecord['kind'], log: (line
     wal_restarts: relay.umbra?.walRestarts ?? NaN,
   };
   let sweepStartInWindowMs = NaN;
-  if (kind === 'sweep') {
+  if (kind !== 'alone') {
     const last = sweep ?? result.sweeper;
     figures.rows_swept = sweep ? sweep.swept : z.rows - leftAtEnd;
     if (sweep) {

@@ -3,7 +3,7 @@
 import type { SweeperStats } from '../../server/sweeper.ts';
 import { LoadPool, type LoadResult, type LoadSpec } from '../load/generator.ts';
 import { RelayProc } from '../lib/relay-client.ts';
-import { SYSTEMS, type RelayStats, type StartOptions, type SystemName } from '../lib/relay-ipc.ts';
+import { SYSTEMS, type ExpiredSeed, type RelayStats, type StartOptions, type SystemName } from '../lib/relay-ipc.ts';
 import { seedTemplate, type SeedShape, type SeededTemplate } from '../lib/seed.ts';
 import { median } from '../lib/stats.ts';
 
@@ -262,8 +262,8 @@ export interface RunLoadOptions {
   warmupMs?: number;
   /** Messages per second in total (default A-mid's). */
   ratePerSec?: number;
-  /** Umbra: already-expired envelopes inserted into the first room before the relay starts, so the sweeper has work. */
-  seedExpiredEnvelopes?: number;
+  /** Umbra: already-expired envelopes inserted before the relay starts, so the sweeper has work. */
+  seedExpired?: ExpiredSeed;
   /** Umbra: the sweeper's interval, batch and batch time budget (default: the relay's). */
   sweep?: { intervalMs: number; batch: number; maxBatchMs?: number };
   /**
@@ -297,9 +297,9 @@ export async function runLoad(opts: RunLoadOptions): Promise<RunLoadResult> {
   const warmupMs = opts.warmupMs ?? 1000;
   const preseal = Math.ceil((rate / mid.conns) * ((warmupMs + opts.durationMs) / 1000 + 0.5) * 1.2 + 4);
   const pool = await LoadPool.create({ manifest: template.manifest, users: Array.from({ length: mid.conns }, (_, i) => i), preseal });
-  const startOpts: Pick<StartOptions, 'sweep' | 'seedExpiredEnvelopes'> = {};
+  const startOpts: Pick<StartOptions, 'sweep' | 'seedExpired'> = {};
   if (opts.sweep) startOpts.sweep = opts.sweep;
-  if (opts.seedExpiredEnvelopes) startOpts.seedExpiredEnvelopes = opts.seedExpiredEnvelopes;
+  if (opts.seedExpired) startOpts.seedExpired = opts.seedExpired;
   const relay = await RelayProc.start(system, template, startOpts);
   const relayReadyAt = performance.now();
   try {
