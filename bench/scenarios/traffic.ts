@@ -4,6 +4,7 @@ import type { SweeperStats } from '../../server/sweeper.ts';
 import { LoadPool, type LoadResult, type LoadSpec } from '../load/generator.ts';
 import { RelayProc } from '../lib/relay-client.ts';
 import { SYSTEMS, type ExpiredSeed, type RelayStats, type StartOptions, type SystemName } from '../lib/relay-ipc.ts';
+import { StallProbe, type ProbeReading } from '../lib/stall-probe.ts';
 import { seedTemplate, type SeedShape, type SeededTemplate } from '../lib/seed.ts';
 import { median } from '../lib/stats.ts';
 
@@ -37,12 +38,14 @@ type FigureName =
   | 'wal_max_mib'
   | 'eld_p99_ms'
   | 'eld_max_ms'
+  /** The longest event-loop delay of an idle process beside the relay (bench/lib/stall-probe.ts). */
+  | 'machine_eld_max_ms'
   | 'rss_per_conn_kib'
   | 'connect_s';
 
-const LOWER_IS_BETTER = new Set<FigureName>(['p50_ms', 'p99_ms', 'max_ms', 'errors', 'relay_cpu_ms_per_s', 'relay_rss_mib', 'wal_max_mib', 'eld_p99_ms', 'eld_max_ms', 'rss_per_conn_kib', 'connect_s']);
+const LOWER_IS_BETTER = new Set<FigureName>(['p50_ms', 'p99_ms', 'max_ms', 'errors', 'relay_cpu_ms_per_s', 'relay_rss_mib', 'wal_max_mib', 'eld_p99_ms', 'eld_max_ms', 'machine_eld_max_ms', 'rss_per_conn_kib', 'connect_s']);
 
-const LOAD_FIGURES: FigureName[] = ['relay_cpu_ms_per_s', 'relay_rss_mib', 'wal_max_mib', 'eld_p99_ms', 'eld_max_ms', 'errors'];
+const LOAD_FIGURES: FigureName[] = ['relay_cpu_ms_per_s', 'relay_rss_mib', 'wal_max_mib', 'eld_p99_ms', 'eld_max_ms', 'machine_eld_max_ms', 'errors'];
 
 export function scenarios(quick: boolean): Scenario[] {
   const timing = quick ? { warmupMs: 500, timedMs: 1000 } : { warmupMs: 2000, timedMs: 10_000 };
@@ -220,7 +223,7 @@ async function runOne(s: Scenario, system: SystemName, run: number, pool: LoadPo
       rec.rssAfterBytes = after.rssBytes;
       rec.figures = { rss_per_conn_kib: (after.rssBytes - before.rssBytes) / 1024 / s.conns, connect_s: connect.ms / 1000, errors: connect.failed };
     } else {
-      const { load, relay: stats } = await measuredLoad(pool, relay, s.load);
+      const { load, relay: stats, machine } = await measuredLoad(pool, relay, s.load);
       rec.load = load;
       rec.relay = stats;
       rec.figures = {
@@ -235,6 +238,7 @@ async function runOne(s: Scenario, system: SystemName, run: number, pool: LoadPo
         wal_max_mib: stats.walMaxBytes / 2 ** 20,
         eld_p99_ms: stats.eld.p99Ms,
         eld_max_ms: stats.eld.maxMs,
+        machine_eld_max_ms: machine.maxMs,
       };
     }
     await pool.disconnect();
@@ -245,11 +249,17 @@ async function runOne(s: Scenario, system: SystemName, run: number, pool: LoadPo
 }
 
 /** Runs one timed phase; the relay's counters cover the timed window (reset when the warm-up ends). */
-async function measuredLoad(pool: LoadPool, relay: RelayProc, spec: LoadSpec): Promise<{ load: LoadResult; relay: RelayStats }> {
-  const reset = new Promise<void>((resolve) => setTimeout(() => void relay.resetStats().then(resolve, resolve), 100 + spec.warmupMs));
-  const load = await pool.run(relay.system === 'umbra' && spec.mode === 'sat' ? { ...spec, maxRatePerConn: UMBRA_SAT_CAP_PER_CONN } : spec);
-  await reset;
-  return { load, relay: await relay.stats() };
+async function measuredLoad(pool: LoadPool, relay: RelayProc, spec: LoadSpec): Promise<{ load: LoadResult; relay: RelayStats; machine: ProbeReading }> {
+  const probe = await StallProbe.start();
+  try {
+    const reset = new Promise<void>((resolve) => setTimeout(() => void Promise.all([relay.resetStats(), probe.reset()]).then(() => resolve(), () => resolve()), 100 + spec.warmupMs));
+    const load = await pool.run(relay.system === 'umbra' && spec.mode === 'sat' ? { ...spec, maxRatePerConn: UMBRA_SAT_CAP_PER_CONN } : spec);
+    await reset;
+    const [stats, machine] = await Promise.all([relay.stats(), probe.read()]);
+    return { load, relay: stats, machine };
+  } finally {
+    probe.stop();
+  }
 }
 
 export interface RunLoadOptions {
@@ -281,6 +291,8 @@ export interface RunLoadResult {
   load: LoadResult;
   /** Relay counters over the measured window (CPU, RSS, event-loop delay, WAL). */
   relay: RelayStats;
+  /** What an idle process on the same machine saw of its own event loop over the window. */
+  machine: ProbeReading;
   /** Umbra: the sweeper's counters when the load ended. */
   sweeper: SweeperStats | null;
 }
