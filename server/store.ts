@@ -60,6 +60,11 @@ export interface NewEnvelope {
 export const SWEEP_SQL =
   'delete from envelopes where (conv_id, seq) in (select conv_id, seq from envelopes where expires_at <= ? order by expires_at limit ?)';
 
+/** The same bytes as a Buffer, without a copy (SQLite copies them into the page anyway). */
+function bytesView(b: Uint8Array): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
 export class RelayStore {
   private sessionAliveStatement: Database.Statement | undefined;
   private hotStatements: Record<'existing' | 'nextSeq' | 'insert' | 'membership' | 'memberIds' | 'sweep', Database.Statement> | undefined;
@@ -344,8 +349,9 @@ export class RelayStore {
   // ---- envelopes -------------------------------------------------------------------------
 
   /**
-   * Stores every envelope of `batch` with the next sequence numbers in one transaction, each inside
-   * its own savepoint so a refused envelope leaves the others standing. A retry with the same
+   * Stores every envelope of `batch` with the next sequence numbers in one transaction; a refused
+   * envelope leaves the others standing (every refusal comes before that envelope's first write,
+   * so there is nothing to undo and no savepoint per envelope). A retry with the same
    * client message id and ciphertext returns the first result; a different ciphertext under a used
    * id is `duplicate_message`. With `deferSync` the commit does not wait for the disk, and the new
    * envelopes stay unreadable until the caller releases them (server/ws/commit-queue.ts). Returns, in order, each
@@ -353,7 +359,6 @@ export class RelayStore {
    * commit itself fails.
    */
   appendEnvelopes(batch: readonly NewEnvelope[], o: { deferSync?: boolean } = {}): (AppendResult | UmbraError)[] {
-    const one = this.db.sqlite.transaction((e: NewEnvelope) => this.appendOne(e));
     if (o.deferSync) this.db.sqlite.pragma('synchronous = OFF');
     let results: (AppendResult | UmbraError)[];
     try {
@@ -361,7 +366,7 @@ export class RelayStore {
         .transaction(() =>
           batch.map((e) => {
             try {
-              return one(e);
+              return this.appendOne(e);
             } catch (err) {
               if (err instanceof UmbraError) return err;
               throw err;
@@ -399,10 +404,12 @@ export class RelayStore {
     }
   }
 
-  /** The body of an append; runs inside the caller's transaction or savepoint. */
+  /**
+   * The body of an append, inside the caller's transaction. Every check that refuses the envelope
+   * (a used client message id, an unknown conversation) comes before its first write.
+   */
   private appendOne({ env, senderId, ct, sig, rosterHash, opens }: NewEnvelope): AppendResult {
     const h = this.hot;
-    if (opens.length) this.markOpened(env.conv, senderId, opens);
     const existing = h.existing.get(env.conv, senderId, env.clientMsgId) as Pick<EnvelopeRow, 'seq' | 'received_at' | 'ct' | 'sig'> | undefined;
     if (existing) {
       if (Buffer.compare(existing.ct, ct) !== 0 || Buffer.compare(existing.sig, sig) !== 0) {
@@ -410,8 +417,11 @@ export class RelayStore {
       }
       return { seq: existing.seq, receivedAt: existing.received_at, duplicate: true };
     }
+    // The first write; for an unknown conversation it matches no row and so writes nothing.
     const seq = h.nextSeq.get(env.conv) as number | undefined;
     if (seq === undefined) throw new UmbraError('not_found', 'no such conversation');
+    // A retry of a stored envelope returned above: its opens were applied with it the first time.
+    if (opens.length) this.markOpened(env.conv, senderId, opens);
     const receivedAt = this.now();
     h.insert.run(
       env.conv,
@@ -423,13 +433,13 @@ export class RelayStore {
       env.type,
       env.epoch,
       env.counter,
-      Buffer.from(rosterHash),
+      bytesView(rosterHash),
       env.expiresAt,
       env.expiresAt,
       env.burnAfterMs,
       receivedAt,
-      Buffer.from(ct),
-      Buffer.from(sig),
+      bytesView(ct),
+      bytesView(sig),
     );
     return { seq, receivedAt, duplicate: false };
   }
