@@ -60,11 +60,6 @@ export interface NewEnvelope {
 export const SWEEP_SQL =
   'delete from envelopes where (conv_id, seq) in (select conv_id, seq from envelopes where expires_at <= ? order by expires_at limit ?)';
 
-/** The same bytes as a Buffer, without a copy (SQLite copies them into the page anyway). */
-function bytesView(b: Uint8Array): Buffer {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-}
-
 export class RelayStore {
   private sessionAliveStatement: Database.Statement | undefined;
   private hotStatements: Record<'existing' | 'nextSeq' | 'insert' | 'membership' | 'memberIds' | 'sweep', Database.Statement> | undefined;
@@ -423,6 +418,7 @@ export class RelayStore {
     // A retry of a stored envelope returned above: its opens were applied with it the first time.
     if (opens.length) this.markOpened(env.conv, senderId, opens);
     const receivedAt = this.now();
+    // better-sqlite3 binds a Uint8Array (its own window of the buffer) as a blob, without a copy here.
     h.insert.run(
       env.conv,
       seq,
@@ -433,13 +429,13 @@ export class RelayStore {
       env.type,
       env.epoch,
       env.counter,
-      bytesView(rosterHash),
+      rosterHash,
       env.expiresAt,
       env.expiresAt,
       env.burnAfterMs,
       receivedAt,
-      bytesView(ct),
-      bytesView(sig),
+      ct,
+      sig,
     );
     return { seq, receivedAt, duplicate: false };
   }
