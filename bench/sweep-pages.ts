@@ -11,6 +11,7 @@ import path from 'node:path';
 import { DB_FILE, openDb } from '../server/db.ts';
 import { SWEEP_SQL } from '../server/store.ts';
 import { newClientMsgId } from '../shared/index.ts';
+import { SEED_ENVELOPE_INSERT } from './lib/envelope-insert.ts';
 
 type Order = 'scattered' | 'sent/random' | 'sent/counter';
 const BATCH = 500;
@@ -23,10 +24,7 @@ async function measure(order: Order, rows: number): Promise<{ framesPerRow: numb
   try {
     const sqlite = db.sqlite;
     sqlite.pragma('foreign_keys = OFF'); // rows only: no users or conversations behind them
-    const insert = sqlite.prepare(
-      `insert into envelopes (conv_id, seq, sender_id, client_msg_id, v, suite, type, epoch, counter, roster_hash, expires_at,
-       env_expires_at, burn_after_ms, opened_at, received_at, ct, sig) values (?, ?, ?, ?, 1, 1, 'content', 0, ?, ?, ?, ?, null, null, ?, ?, ?)`,
-    );
+    const insert = sqlite.prepare(SEED_ENVELOPE_INSERT);
     const now = Date.now();
     const conv = crypto.randomBytes(16).toString('base64url');
     sqlite.transaction(() => {

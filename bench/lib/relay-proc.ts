@@ -13,6 +13,7 @@ import { startRelay, type RunningRelay } from '../../server/relay.ts';
 import { startRawWs, type Baseline } from '../baselines/raw-ws.ts';
 import { startWsSqlite, WS_SQLITE_DB } from '../baselines/ws-sqlite.ts';
 import { newClientMsgId } from '../../shared/index.ts';
+import { SEED_ENVELOPE_INSERT } from './envelope-insert.ts';
 import type { ExpiredSeed, RelayStats, ToChild, ToParent } from './relay-ipc.ts';
 
 let relay: RunningRelay | null = null;
@@ -104,10 +105,7 @@ function seedExpired(dataDir: string, seed: ExpiredSeed): void {
       senders: (db.prepare('select user_id from members where conv_id = ? order by user_id').all(c.id) as { user_id: number }[]).map((m) => m.user_id),
       counters: new Map<number, number>(),
     }));
-    const insert = db.prepare(
-      `insert into envelopes (conv_id, seq, sender_id, client_msg_id, v, suite, type, epoch, counter, roster_hash, expires_at,
-       env_expires_at, burn_after_ms, opened_at, received_at, ct, sig) values (?, ?, ?, ?, 1, 1, 'content', 0, ?, ?, ?, ?, null, null, ?, ?, ?)`,
-    );
+    const insert = db.prepare(SEED_ENVELOPE_INSERT);
     // Per row: 8 random bytes of client message id, a 32-byte roster hash, 120 bytes of ciphertext, a 64-byte signature.
     const rowBytes = 8 + 32 + 120 + 64;
     let random = Buffer.alloc(0);
