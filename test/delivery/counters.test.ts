@@ -1,5 +1,5 @@
-// Per-sender counters: they continue across a user's devices, and a message the relay drops
-// shows as a gap, whether history is loaded whole, in pages, or live.
+// Per-sender counters: they continue across a user's devices (and lead each client message id),
+// and a message the relay drops shows as a gap, whether history is loaded whole, in pages, or live.
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/relay.ts';
 import { SocketTap, bodies, tamperedRelay } from '../helpers/tamper.ts';
@@ -23,6 +23,8 @@ describe('counters across devices', () => {
     const all = [...texts('phone', 3), ...texts('laptop', 3), ...texts('phone again', 2)];
     expect(bodies(bobConv)).toEqual(all);
     expect(evil.rows(conv.id).map((r) => r.counter)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    // Each id starts with its counter (newClientMsgId), on both devices, so the relay's index keeps them together.
+    expect(evil.rows(conv.id).map((r) => Buffer.from(r.client_msg_id, 'base64url').readBigUInt64BE(0))).toEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n]);
     expect(bobConv.messages.value.every((m) => m.flags.length === 0)).toBe(true);
     expect(bobConv.notices.value).toEqual([]);
     expect(bob.stats.count()).toBe(0);
