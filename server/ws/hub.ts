@@ -18,6 +18,7 @@ import { httpStatus } from '../errors.ts';
 import { originAllowed } from '../origin.ts';
 import { hashSessionToken, sessionTokenFromCookieHeader } from '../sessions.ts';
 import { CommitQueue } from './commit-queue.ts';
+import { textFrame } from './text-frame.ts';
 import { FRAGMENT_GUARD_START, guardChunk, type FragmentState } from './fragment-guard.ts';
 
 const kConn = Symbol('umbra.conn');
@@ -241,7 +242,7 @@ export class Hub implements HubPort {
             stored: (result) => {
               this.stats.envelopesStored++;
               const push = JSON.stringify({ t: 'env', conv: env.conv, item: { seq: result.seq, receivedAt: result.receivedAt, expiresAt: env.expiresAt, env } } satisfies ServerFrame);
-              this.broadcast(this.s.store.memberIds(env.conv), push);
+              this.broadcast(this.s.store.memberIds(env.conv), textFrame(push));
             },
             done: (result) => {
               if (result instanceof UmbraError) {
@@ -275,11 +276,11 @@ export class Hub implements HubPort {
   }
 
   conversationCreated(convId: string, memberIds: number[]): void {
-    this.broadcast(memberIds, JSON.stringify({ t: 'conv', conv: convId } satisfies ServerFrame));
+    this.broadcast(memberIds, textFrame(JSON.stringify({ t: 'conv', conv: convId } satisfies ServerFrame)));
   }
 
   push(userIds: readonly number[], frame: PushFrame): void {
-    this.broadcast(userIds, JSON.stringify(frame satisfies ServerFrame));
+    this.broadcast(userIds, textFrame(JSON.stringify(frame satisfies ServerFrame)));
   }
 
   endSession(sessionHash: Buffer): void {
@@ -294,7 +295,8 @@ export class Hub implements HubPort {
     return n;
   }
 
-  private broadcast(userIds: readonly number[], frame: string): void {
+  /** Writes one framed message to every ready connection of these users. */
+  private broadcast(userIds: readonly number[], frame: Buffer): void {
     for (const id of userIds) {
       const v = this.byUser.get(id);
       if (!v) continue;
@@ -305,10 +307,15 @@ export class Hub implements HubPort {
   }
 
   private send(conn: Conn, frame: ServerFrame): void {
-    this.sendRaw(conn, JSON.stringify(frame));
+    this.sendRaw(conn, textFrame(JSON.stringify(frame)));
   }
 
-  private sendRaw(conn: Conn, frame: string): void {
+  /**
+   * Writes a framed message (text-frame.ts) straight to the connection's socket. `ws` itself only
+   * ever writes synchronously here (no compression, no Blob data), so frames keep their order
+   * with its pings and close frames, and `bufferedAmount` counts what is written this way.
+   */
+  private sendRaw(conn: Conn, frame: Buffer): void {
     if (conn.readyState !== WebSocket.OPEN) return;
     const max = this.s.config.limits.maxBufferedBytes;
     // What this turn corked is not the reader's fault; what is left from earlier turns is.
@@ -326,8 +333,8 @@ export class Hub implements HubPort {
       if (this.corked.size === 0) process.nextTick(() => this.uncorkAll());
       conn.socket.cork();
     }
-    conn.send(frame);
-    const total = corkedNow + Buffer.byteLength(frame);
+    conn.socket.write(frame);
+    const total = corkedNow + frame.length;
     if (total > max) {
       this.corked.delete(conn);
       conn.socket.uncork();
