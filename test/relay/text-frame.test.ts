@@ -1,8 +1,16 @@
 // The relay's pre-serialised text frames: byte for byte what `ws` itself would send, and read back
 // by `ws`'s own frame parser as the same text, at every length boundary of RFC 6455 §5.2.
+import { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { Receiver, Sender } from 'ws';
 import { textFrame } from '../../server/ws/text-frame.ts';
+
+// `ws`'s own framer and parser; @types/ws leaves them out, so they are typed here as used.
+interface WsInternals {
+  Sender: { frame(data: Buffer, o: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean }): Buffer[] };
+  Receiver: new (o: { isServer: boolean; maxPayload: number }) => EventEmitter & { write(chunk: Buffer): void };
+}
+const { Sender, Receiver } = createRequire(import.meta.url)('ws') as WsInternals;
 
 /** What `ws` sends for this text from a server (unmasked, FIN, opcode 1). */
 function wsFrame(text: string): Buffer {
