@@ -93,6 +93,14 @@ export function createApp(s: Services): Hono<AppEnv> {
     }
     await next();
   });
+  // A request that may write reads its whole body first, then takes its turn at the write lock, so
+  // it never sleeps in SQLite's busy handler on the event loop while the checkpoint thread sweeps,
+  // and a slow upload never holds the lock (server/write-turns.ts).
+  api.use('*', async (c, next) => {
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    if (c.req.raw.body) await c.req.text();
+    await s.writeTurns.run(next);
+  });
   api.route('/auth', authRoutes(s));
   const session = requireSession(s);
   api.use('/me', session);

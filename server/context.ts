@@ -11,6 +11,7 @@ import type { RoomStore } from './rooms/store.ts';
 import type { RelayStore } from './store.ts';
 import type { WriteGate } from './ws/commit-queue.ts';
 import type { Throttle } from './throttle.ts';
+import type { WriteTurns } from './write-turns.ts';
 
 export type UserRow = Selectable<DB['users']>;
 
@@ -38,6 +39,8 @@ export interface Services {
   walGuard?: () => void;
   /** The write lock group commits share with the checkpoint thread (server/checkpointer.ts). */
   writeLock?: WriteGate;
+  /** Turns at that lock for every other write on the event loop (server/write-turns.ts). */
+  writeTurns: WriteTurns;
   throttles: {
     /** Failed log-ins for one account from one address. */
     loginAccount: Throttle;
@@ -61,7 +64,9 @@ export async function readBody<S extends z.ZodType>(c: Ctx, schema: S): Promise<
   if (!/^application\/json(;|$)/i.test(type)) throw new UmbraError('unsupported_media_type', 'send the body as application/json');
   let raw: unknown;
   try {
-    raw = await c.req.json();
+    // The text the write-turn middleware read (server/app.ts), cached by Hono: parsing it here
+    // waits on nothing, so a handler holding the write lock never waits for I/O.
+    raw = JSON.parse(await c.req.text());
   } catch (err) {
     if (err instanceof UmbraError) throw err;
     throw new UmbraError('bad_request', 'body is not valid JSON');

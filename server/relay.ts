@@ -16,6 +16,7 @@ import { RelayStore, SWEEP_SQL } from './store.ts';
 import { enterRunning } from './run-marker.ts';
 import { Sweeper } from './sweeper.ts';
 import { Throttle } from './throttle.ts';
+import { WriteTurns } from './write-turns.ts';
 import { Hub } from './ws/hub.ts';
 
 export interface RunningRelay {
@@ -67,10 +68,14 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
     hub: undefined as unknown as Hub,
     walGuard: () => checkpointer.guard(),
     writeLock: checkpointer.writeLock,
+    writeTurns: new WriteTurns(checkpointer.writeLock, () => hub.commits.lockReleased()),
   };
   const hub = new Hub(services);
   services.hub = hub;
-  checkpointer.onUnlocked(() => hub.commits.lockReleased());
+  checkpointer.onUnlocked(() => {
+    hub.commits.lockReleased();
+    services.writeTurns.unlocked();
+  });
 
   const app = createApp(services);
   const { headersTimeoutMs, requestTimeoutMs } = config.limits;
@@ -97,7 +102,9 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
   });
 
   const housekeeping = setInterval(() => {
-    store.deleteExpiredSessions();
+    void services.writeTurns.run(async () => store.deleteExpiredSessions()).catch((err: Error) => {
+      log.error({ event: 'housekeeping_failed', message: err.message }, 'could not delete expired sessions');
+    });
     for (const th of Object.values(services.throttles)) th.prune();
   }, 60_000);
   housekeeping.unref();
