@@ -1,27 +1,17 @@
 // Schemas for every HTTP body and WebSocket frame, shared by relay and client
 // (docs/PROTOCOL.md §Endpoints and §Frames). Binary values travel as unpadded base64url.
 import { z } from 'zod';
-import { fromB64 } from './crypto/bytes.ts';
+import { isCanonicalB64 } from './crypto/bytes.ts';
 import { ERROR_CODES } from './errors.ts';
 import { MAX_TIMER_MS, MIN_TIMER_MS } from './expiry.ts';
 import { ENVELOPE_TYPES, LIMITS, ROOM_NAME_MAX_CHARS, ROOM_TOPIC_MAX_CHARS, SALT_BYTES, USERNAME_PATTERN } from './protocol.ts';
 
 const B64URL = /^[A-Za-z0-9_-]*$/;
 
-/** True when the text is the one canonical encoding of its bytes (unused tail bits zero, RFC 4648 §3.5). */
-function canonicalB64(text: string): boolean {
-  try {
-    fromB64(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** base64url text that decodes to exactly `bytes` bytes. */
 export function b64Exact(bytes: number) {
   const chars = Math.ceil((bytes * 4) / 3);
-  return z.string().length(chars).regex(B64URL, 'must be unpadded base64url').refine(canonicalB64, 'must be canonical base64url');
+  return z.string().length(chars).regex(B64URL, 'must be unpadded base64url').refine(isCanonicalB64, 'must be canonical base64url');
 }
 
 /** base64url text that decodes to at most `bytes` bytes. */
@@ -31,7 +21,7 @@ export function b64Max(bytes: number) {
     .min(1)
     .max(Math.ceil((bytes * 4) / 3))
     .regex(B64URL, 'must be unpadded base64url')
-    .refine(canonicalB64, 'must be canonical base64url');
+    .refine(isCanonicalB64, 'must be canonical base64url');
 }
 
 export const Username = z.string().regex(USERNAME_PATTERN, 'username: 3 to 32 of a-z 0-9 _ . -, starting with a letter or digit');

@@ -85,6 +85,23 @@ export function fromB64(text: string): Uint8Array {
   return out;
 }
 
+/**
+ * True exactly when fromB64 would accept `text`, without decoding it: only alphabet characters, a
+ * length that is not 1 more than a multiple of 4, and no unused bit set in the last character.
+ */
+export function isCanonicalB64(text: string): boolean {
+  const tail = text.length % 4;
+  if (tail === 1) return false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || B64_INDEX[c]! < 0) return false;
+  }
+  if (tail === 0) return true;
+  // Two characters carry one byte (4 unused bits), three carry two (2 unused bits).
+  const last = B64_INDEX[text.charCodeAt(text.length - 1)]!;
+  return (last & (tail === 2 ? 0x0f : 0x03)) === 0;
+}
+
 /** Length in bytes that `n` base64url characters decode to. */
 export function b64Length(bytes: number): number {
   return Math.ceil((bytes * 4) / 3);

@@ -15,6 +15,7 @@ import {
   equalBytes,
   fromB64,
   initCrypto,
+  isCanonicalB64,
   messageAd,
   newClientMsgId,
   openAead,
@@ -557,6 +558,8 @@ describe('toB64 / fromB64', () => {
           expect(e).toBeInstanceOf(RangeError);
         }
         expect(decoded !== undefined, JSON.stringify(s)).toBe(canonical);
+        // The schemas' check without decoding gives the same answer.
+        expect(isCanonicalB64(s), JSON.stringify(s)).toBe(canonical);
         if (decoded) expect(toB64(decoded)).toBe(s);
       }),
       { numRuns: 300 },
@@ -572,11 +575,14 @@ describe('toB64 / fromB64', () => {
         const dirty = last | (1 + (pick % ((1 << unusedBits) - 1)));
         const forged = text.slice(0, -1) + B64_ALPHABET[dirty]!;
         expect(() => fromB64(forged)).toThrow(RangeError);
+        expect(isCanonicalB64(forged)).toBe(false);
+        expect(isCanonicalB64(text)).toBe(true);
       }),
       RUNS,
     );
     for (const bad of ['AA==', 'A', 'AB', 'AAA=', 'a+b/', 'YQ', 'YR']) {
       const accepted = bad === 'YQ';
+      expect(isCanonicalB64(bad), bad).toBe(accepted);
       if (accepted) expect(fromB64(bad)).toEqual(Uint8Array.of(0x61));
       else expect(() => fromB64(bad), bad).toThrow(RangeError);
     }
