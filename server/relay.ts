@@ -27,6 +27,8 @@ export interface RunningRelay {
   hub: Hub;
   sweeper: Sweeper;
   checkpointer: Checkpointer;
+  /** Turns at the write lock for HTTP writes and housekeeping, with their counters. */
+  writeTurns: WriteTurns;
   log: Logger;
   server: Server;
   close(): Promise<void>;
@@ -127,6 +129,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
     hub,
     sweeper,
     checkpointer,
+    writeTurns: services.writeTurns,
     log,
     server,
     close: async () => {
