@@ -46,11 +46,12 @@ export interface CheckpointStats {
 }
 
 /**
- * The lock that keeps the relay's group commits and the thread's writes (sweep batches, RESTART
- * and TRUNCATE checkpoints) apart: one Int32 in shared memory, 0 free, 1 held by the relay, 2 by
- * the thread. The relay only ever tries it (a commit that finds it taken waits for the next turn,
- * never on the event loop); the thread waits for it. SQLite's own lock would make the relay's
- * commit sleep in its busy handler instead.
+ * The lock that keeps the relay's writes (group commits, HTTP writes, housekeeping) and the
+ * thread's writes (sweep batches, RESTART and TRUNCATE checkpoints) apart: one Int32 in shared
+ * memory, 0 free, 1 held by the relay, 2 by the thread. The relay only ever tries it, through its
+ * write turns (server/write-turns.ts: a write that finds it taken waits without holding the event
+ * loop), except when closing; the thread waits for it. SQLite's own lock would make the relay's
+ * writes sleep in its busy handler instead.
  */
 export class WriteLock {
   readonly buffer = new SharedArrayBuffer(4);
@@ -229,7 +230,7 @@ export class Checkpointer {
     this.stats.threadAlive = true;
   }
 
-  /** Tells the relay's group commits when the thread has let go of the write lock (Hub.commits). */
+  /** Tells the relay's waiting writes when the thread has let go of the write lock (WriteTurns). */
   onUnlocked(run: () => void): void {
     this.unlocked = run;
   }

@@ -9,7 +9,6 @@ import type { DB } from './db.ts';
 import type { Logger } from './log.ts';
 import type { RoomStore } from './rooms/store.ts';
 import type { RelayStore } from './store.ts';
-import type { WriteGate } from './ws/commit-queue.ts';
 import type { Throttle } from './throttle.ts';
 import type { WriteTurns } from './write-turns.ts';
 
@@ -37,9 +36,7 @@ export interface Services {
   secret: Buffer;
   /** Keeps the WAL under its bound; the delivery path calls it after each commit. */
   walGuard?: () => void;
-  /** The write lock group commits share with the checkpoint thread (server/checkpointer.ts). */
-  writeLock?: WriteGate;
-  /** Turns at that lock for every other write on the event loop (server/write-turns.ts). */
+  /** Turns at the write lock shared with the checkpoint thread, for every write on the event loop (server/write-turns.ts). */
   writeTurns: WriteTurns;
   throttles: {
     /** Failed log-ins for one account from one address. */

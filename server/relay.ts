@@ -27,7 +27,7 @@ export interface RunningRelay {
   hub: Hub;
   sweeper: Sweeper;
   checkpointer: Checkpointer;
-  /** Turns at the write lock for HTTP writes and housekeeping, with their counters. */
+  /** Turns at the write lock for every write on the event loop, with their counters. */
   writeTurns: WriteTurns;
   log: Logger;
   server: Server;
@@ -69,15 +69,11 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
     },
     hub: undefined as unknown as Hub,
     walGuard: () => checkpointer.guard(),
-    writeLock: checkpointer.writeLock,
-    writeTurns: new WriteTurns(checkpointer.writeLock, () => hub.commits.lockReleased()),
+    writeTurns: new WriteTurns(checkpointer.writeLock),
   };
   const hub = new Hub(services);
   services.hub = hub;
-  checkpointer.onUnlocked(() => {
-    hub.commits.lockReleased();
-    services.writeTurns.unlocked();
-  });
+  checkpointer.onUnlocked(() => services.writeTurns.unlocked());
 
   const app = createApp(services);
   const { headersTimeoutMs, requestTimeoutMs } = config.limits;

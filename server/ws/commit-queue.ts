@@ -7,6 +7,7 @@
 // conversation, so a seq pushed and then lost to a power cut is never given to another envelope.
 import { UmbraError } from '../../shared/index.ts';
 import type { AppendResult, NewEnvelope } from '../store.ts';
+import type { WriteTurns } from '../write-turns.ts';
 
 export type CommitOutcome = AppendResult | UmbraError;
 
@@ -23,16 +24,8 @@ export interface CommitQueueStats {
   syncs: number;
   /** The longest one transaction held the event loop (ms). */
   longestCommitMs: number;
-  /** The longest queued envelopes waited for the checkpoint thread's write lock (ms). */
+  /** The longest queued envelopes waited for their turn at the write lock (ms). */
   longestLockWaitMs: number;
-}
-
-/** The write lock shared with the checkpoint thread (server/checkpointer.ts WriteLock). */
-export interface WriteGate {
-  tryAcquire(): boolean;
-  /** Blocks until the lock is free; only when closing. */
-  acquire(): void;
-  release(): void;
 }
 
 /** What the queue tells the one who queued an envelope. */
@@ -76,9 +69,8 @@ export class CommitQueue {
   private releasedUnsynced = 0;
   /** A commit waits for its fsync to be pushed; later ones wait too, so pushes stay in seq order. */
   private holding = false;
-  /** Since when queued envelopes wait for the thread's write lock (performance.now()), or null. */
+  /** Since when queued envelopes wait for their turn at the write lock (performance.now()), or null. */
   private lockWaitSince: number | null = null;
-  private lockRetry: NodeJS.Timeout | null = null;
   readonly stats: CommitQueueStats = { commits: 0, envelopes: 0, maxBatch: 0, failedCommits: 0, syncs: 0, longestCommitMs: 0, longestLockWaitMs: 0 };
 
   /**
@@ -87,7 +79,7 @@ export class CommitQueue {
    * @param maxUnsyncedPushes new envelopes that may be pushed ahead of their fsync (0: none)
    * @param onFailure told when a whole transaction or a sync failed (logged by the hub)
    * @param onCommitted runs after each committed transaction (the WAL bound check)
-   * @param gate the write lock shared with the checkpoint thread, if there is one
+   * @param turns turns at the write lock shared with the checkpoint thread, if there is one
    */
   constructor(
     private readonly target: CommitTarget,
@@ -95,7 +87,7 @@ export class CommitQueue {
     private readonly maxUnsyncedPushes: number,
     private readonly onFailure: (err: Error, size: number) => void,
     private readonly onCommitted: () => void = () => {},
-    private readonly gate: WriteGate | null = null,
+    private readonly turns: WriteTurns | null = null,
   ) {}
 
   /**
@@ -111,44 +103,36 @@ export class CommitQueue {
     }
   }
 
-  /** The checkpoint thread let go of the write lock: commit what waited for it. */
+  /** The checkpoint thread let go of the write lock: the turn that waited for it goes. */
   lockReleased(): void {
-    if (this.lockWaitSince !== null && !this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
+    this.turns?.unlocked();
   }
 
-  /** Commits everything queued now; called by the scheduler, and by close() (with `force`) so nothing waits forever. */
+  /**
+   * Commits everything queued now, in the relay's turn at the write lock: at once if the lock is
+   * free, otherwise once the thread lets go (never waiting on the event loop). Called by the
+   * scheduler, and by close() (with `force`, which waits for the lock) so nothing waits forever.
+   */
   flush(force = false): void {
     this.scheduled = false;
     if (this.queue.length === 0) return this.startSync();
-    if (this.gate) {
-      if (force) this.gate.acquire();
-      else if (!this.gate.tryAcquire()) {
-        // The thread is writing (a sweep batch, a checkpoint): try again when it lets go, which
-        // it says; the timer only covers a missed word.
-        this.lockWaitSince ??= performance.now();
-        this.lockRetry ??= setTimeout(() => {
-          this.lockRetry = null;
-          this.flush();
-        }, 2);
-        return;
-      }
+    if (!this.turns) {
+      this.commitQueued();
+      return this.startSync();
     }
-    if (this.lockRetry) clearTimeout(this.lockRetry);
-    this.lockRetry = null;
-    if (this.lockWaitSince !== null) {
-      const waited = performance.now() - this.lockWaitSince;
+    if (force) {
+      this.turns.runBlocking(() => this.commitQueued());
+      return this.startSync();
+    }
+    // One turn asked for at a time: it commits whatever is queued when it comes.
+    if (this.lockWaitSince !== null) return;
+    this.lockWaitSince = performance.now();
+    void this.turns.run(async () => {
+      const waited = performance.now() - this.lockWaitSince!;
       if (waited > this.stats.longestLockWaitMs) this.stats.longestLockWaitMs = waited;
       this.lockWaitSince = null;
-    }
-    try {
       this.commitQueued();
-    } finally {
-      this.gate?.release();
-    }
-    this.startSync();
+    }).then(() => this.startSync());
   }
 
   private commitQueued(): void {

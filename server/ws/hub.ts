@@ -96,7 +96,7 @@ export class Hub implements HubPort {
       s.config.limits.maxUnsyncedPushes,
       (err, size) => s.log.error({ event: 'commit_failed', message: err.message, envelopes: size }, 'a group commit or its WAL sync failed; its senders were told to retry'),
       () => s.walGuard?.(),
-      s.writeLock ?? null,
+      s.writeTurns,
     );
     this.pinger = setInterval(() => this.keepalive(), s.config.limits.pingIntervalMs);
     this.pinger.unref();

@@ -25,13 +25,25 @@ const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('WriteTurns', () => {
   it('runs writes at once while the lock is free, and releases it after each', async () => {
     const lock = new WriteLock();
-    let released = 0;
-    const turns = new WriteTurns(lock, () => released++);
+    const turns = new WriteTurns(lock);
     expect(await turns.run(async () => (lock.tryAcquire() ? 'free' : 'held'))).toBe('held');
     expect(lock.tryAcquire()).toBe(true);
     lock.release();
-    expect(released).toBe(1);
     expect(turns.stats.waited).toBe(0);
+  });
+
+  it('runs a closing write at once, also from inside a turn already granted (no wait on itself)', async () => {
+    const lock = new WriteLock();
+    const turns = new WriteTurns(lock);
+    expect(turns.runBlocking(() => (lock.tryAcquire() ? 'free' : 'held'))).toBe('held');
+    expect(lock.tryAcquire()).toBe(true);
+    lock.release();
+    // A turn is granted; before it runs, a close commits what is queued.
+    const granted = turns.run(async () => 'turn');
+    expect(turns.runBlocking(() => 'closing')).toBe('closing');
+    expect(await granted).toBe('turn');
+    expect(lock.tryAcquire()).toBe(true);
+    lock.release();
   });
 
   it('holds writes back while the thread has the lock, then runs them one at a time in arrival order', async () => {
