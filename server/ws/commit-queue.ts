@@ -103,11 +103,6 @@ export class CommitQueue {
     }
   }
 
-  /** The checkpoint thread let go of the write lock: the turn that waited for it goes. */
-  lockReleased(): void {
-    this.turns?.unlocked();
-  }
-
   /**
    * Commits everything queued now, in the relay's turn at the write lock: at once if the lock is
    * free, otherwise once the thread lets go (never waiting on the event loop). Called by the

@@ -636,7 +636,7 @@ describe('the WAL and the checkpoint thread', () => {
     // The event loop keeps serving: a ping is answered while the envelope waits.
     expect((await pann.request({ t: 'ping' })).t).toBe('pong');
     Atomics.store(cell, 0, 0);
-    relay.hub.commits.lockReleased();
+    relay.writeTurns.unlocked();
     const got = await replies;
     expect([...got.values()][0].t).toBe('ack');
     expect(relay.hub.commits.stats.envelopes).toBe(1);
