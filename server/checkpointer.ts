@@ -52,14 +52,23 @@ export interface CheckpointStats {
  * write turns (server/write-turns.ts: a write that finds it taken waits without holding the event
  * loop), except when closing; the thread waits for it. SQLite's own lock would make the relay's
  * writes sleep in its busy handler instead.
+ *
+ * A second Int32 says the relay wants the lock: a try that fails raises it, one that succeeds
+ * lowers it. A sweep batch looks at it between its short chunks and commits early when it is up,
+ * so a delivery waits for at most one chunk and the batch's commit, not a whole batch.
  */
 export class WriteLock {
-  readonly buffer = new SharedArrayBuffer(4);
+  readonly buffer = new SharedArrayBuffer(8);
   private readonly cell = new Int32Array(this.buffer);
 
-  /** Takes the lock for the relay if it is free. */
+  /** Takes the lock for the relay if it is free; if not, tells the thread the relay is waiting. */
   tryAcquire(): boolean {
-    return Atomics.compareExchange(this.cell, 0, 0, 1) === 0;
+    if (Atomics.compareExchange(this.cell, 0, 0, 1) === 0) {
+      Atomics.store(this.cell, 1, 0);
+      return true;
+    }
+    Atomics.store(this.cell, 1, 1);
+    return false;
   }
 
   /** Takes it for the relay, waiting (blocking) while the thread has it; only for shutting down. */
@@ -70,6 +79,11 @@ export class WriteLock {
   release(): void {
     Atomics.store(this.cell, 0, 0);
     Atomics.notify(this.cell, 0);
+  }
+
+  /** Who holds it now: 0 nobody, 1 the relay, 2 the thread. */
+  get holder(): number {
+    return Atomics.load(this.cell, 0);
   }
 }
 
@@ -87,6 +101,9 @@ db.pragma('synchronous = FULL');
 db.pragma('secure_delete = ON');
 db.pragma('foreign_keys = ON');
 db.pragma('busy_timeout = 5000');
+// This thread copies frames back on its own schedule, outside the write lock; a commit of its own
+// (a sweep batch) must not run a checkpoint while it holds the lock.
+db.pragma('wal_autocheckpoint = 0');
 // Sweep batches walk three B-trees of a large table: keep their inner pages at hand.
 db.pragma('cache_size = -16384');
 if (db.pragma('secure_delete', { simple: true }) !== 1) throw new Error('secure_delete did not take');
@@ -98,8 +115,35 @@ const locked = (run) => {
   while (Atomics.compareExchange(lock, 0, 0, 2) !== 0) Atomics.wait(lock, 0, 1, 20);
   try { return run(); } finally { Atomics.store(lock, 0, 0); Atomics.notify(lock, 0); }
 };
-const sweepStatement = workerData.sweepSql ? db.prepare(workerData.sweepSql) : null;
-const sweep = db.transaction((now, limit) => sweepStatement.run(now, limit).changes);
+// The sweep: the keys of the oldest expired envelopes, read outside the write lock and sorted,
+// then deleted in that order over as many batches as it takes (server/store.ts SWEEP_READ_SQL).
+const sweepRead = workerData.sweep ? db.prepare(workerData.sweep.readSql).raw() : null;
+const sweepDelete = workerData.sweep ? db.prepare(workerData.sweep.deleteSql) : null;
+let keys = [];
+let nextKey = 0;
+/** The last read found fewer expired rows than it asked for: once its keys are done, none is left. */
+let lastReadShort = true;
+const readKeys = (now, window) => {
+  keys = sweepRead.all(now, window);
+  keys.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]));
+  nextKey = 0;
+  lastReadShort = keys.length < window;
+};
+// One batch: deletes keys in order in one transaction until they run out, \`limit\` are done,
+// \`maxMs\` has passed, or the relay wants the lock (lock[1]), looking every \`chunk\` keys; then one
+// commit. Returns where it stopped; the caller moves on only once the commit is through.
+const sweep = db.transaction((now, limit, chunk, maxMs, t0) => {
+  let deleted = 0;
+  let i = nextKey;
+  const end = Math.min(keys.length, nextKey + limit);
+  while (i < end) {
+    const stop = Math.min(end, i + chunk);
+    for (; i < stop; i++) deleted += sweepDelete.run(keys[i][0], keys[i][1], now).changes;
+    if (i >= end || performance.now() - t0 >= maxMs) return { deleted, upTo: i, yielded: false };
+    if (Atomics.load(lock, 1) === 1) return { deleted, upTo: i, yielded: true };
+  }
+  return { deleted, upTo: i, yielded: false };
+});
 let timer = null;
 const step = () => {
   timer = null;
@@ -134,15 +178,18 @@ parentPort.on('message', (m) => {
   }
   if (m.t === 'sweep') {
     answer(m.id, () => {
-      if (!sweepStatement) throw new Error('no sweep statement');
+      if (!sweepRead) throw new Error('no sweep statements');
+      if (nextKey >= keys.length) readKeys(m.now, m.window);
+      if (keys.length === 0) return { deleted: 0, exhausted: true, yielded: false, ms: 0 };
       // No fsync per batch: a deletion a power cut takes back is done again by the next sweep
       // (reads filter by time anyway), and the TRUNCATE checkpoint after the sweep syncs it all.
       db.pragma('synchronous = OFF');
       try {
         return locked(() => {
           const t0 = performance.now();
-          const deleted = sweep.immediate(m.now, m.limit);
-          return { deleted, ms: performance.now() - t0 };
+          const r = sweep.immediate(m.now, m.limit, m.chunk, m.maxMs, t0);
+          nextKey = r.upTo;
+          return { deleted: r.deleted, exhausted: nextKey >= keys.length && lastReadShort, yielded: r.yielded, ms: performance.now() - t0 };
         });
       } finally {
         db.pragma('synchronous = FULL');
@@ -154,11 +201,27 @@ parentPort.on('message', (m) => {
 
 export interface SweepBatchResult {
   deleted: number;
+  /** No expired row was left when the batch ended. */
+  exhausted: boolean;
+  /** The batch ended early because a relay write was waiting for the lock. */
+  yielded: boolean;
   /** Time the thread held the write lock for the batch (ms). */
   ms: number;
 }
 
-type Request = { t: 'checkpoint'; mode: 'PASSIVE' | 'RESTART' | 'TRUNCATE' } | { t: 'sweep'; now: number; limit: number };
+/** How one batch on the thread may run. */
+export interface SweepBatchLimits {
+  /** Most rows in the batch (one transaction). */
+  limit: number;
+  /** Rows between two looks whether the relay wants the lock. */
+  chunk: number;
+  /** How many expired keys the thread reads at a time (outside the lock) to delete in key order. */
+  window: number;
+  /** The thread starts no new chunk past this much time holding the lock (ms). */
+  maxMs: number;
+}
+
+type Request = { t: 'checkpoint'; mode: 'PASSIVE' | 'RESTART' | 'TRUNCATE' } | ({ t: 'sweep'; now: number } & SweepBatchLimits);
 
 export class Checkpointer {
   readonly stats: CheckpointStats = { passive: 0, restarts: 0, forced: 0, maxWalBytes: 0, threadAlive: false, longestHandoffMs: 0 };
@@ -176,15 +239,15 @@ export class Checkpointer {
   private readonly walFile: string;
 
   /**
-   * @param sweepSql the sweeper's DELETE (bound to now and a row limit), which the thread runs for
-   * `sweepBatch`; null for a relay that never sweeps on the thread
+   * @param sweep the sweeper's statements (server/store.ts SWEEP_READ_SQL, SWEEP_DELETE_SQL), which
+   * the thread runs for `sweepBatch`; null for a relay that never sweeps on the thread
    */
   constructor(
     private readonly sqlite: Database.Database,
     private readonly file: string,
     private readonly o: CheckpointOptions,
     private readonly log: Logger,
-    private readonly sweepSql: string | null = null,
+    private readonly sweep: { readSql: string; deleteSql: string } | null = null,
   ) {
     if (!(o.restartWalBytes > 0 && o.restartWalBytes < o.maxWalBytes)) {
       throw new Error(`wal.restartWalBytes (${o.restartWalBytes}) must be above 0 and below wal.maxWalBytes (${o.maxWalBytes})`);
@@ -204,7 +267,7 @@ export class Checkpointer {
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
       execArgv: [],
-      workerData: { driver, file: this.file, intervalMs: this.o.intervalMs, sweepSql: this.sweepSql, lock: this.writeLock.buffer },
+      workerData: { driver, file: this.file, intervalMs: this.o.intervalMs, sweep: this.sweep, lock: this.writeLock.buffer },
     });
     worker.unref();
     worker.on('message', (m: { t: string; id?: number; result?: unknown; error?: string; message?: string }) => {
@@ -237,18 +300,19 @@ export class Checkpointer {
 
   /** True while the thread can run sweep batches (it is alive and has the statement). */
   get canSweep(): boolean {
-    return this.worker !== null && this.sweepSql !== null;
+    return this.worker !== null && this.sweep !== null;
   }
 
   /**
    * Deletes one batch of expired envelopes on the thread's connection, holding the write lock
-   * only for the batch itself: group commits that come meanwhile wait for the next turn, the
-   * relay's event loop does not wait. Waits for a running checkpoint first.
+   * only for the batch itself, and ending it at the next chunk once a relay write is waiting
+   * (which then goes next; the relay's event loop never waits). Waits for a running checkpoint
+   * first.
    */
-  async sweepBatch(now: number, limit: number): Promise<SweepBatchResult> {
+  async sweepBatch(now: number, limits: SweepBatchLimits): Promise<SweepBatchResult> {
     await this.handoff?.catch(() => {});
     if (!this.worker) throw new Error('the checkpoint thread is not running');
-    return this.request<SweepBatchResult>({ t: 'sweep', now, limit });
+    return this.request<SweepBatchResult>({ t: 'sweep', now, ...limits });
   }
 
   /**

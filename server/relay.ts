@@ -12,7 +12,7 @@ import { DB_FILE, openDb, type OpenedDb } from './db.ts';
 import { createLogger, type Logger } from './log.ts';
 import { defaultSecretFile, loadRelaySecret } from './secrets.ts';
 import { RoomStore } from './rooms/store.ts';
-import { RelayStore, SWEEP_SQL } from './store.ts';
+import { RelayStore, SWEEP_DELETE_SQL, SWEEP_READ_SQL } from './store.ts';
 import { enterRunning } from './run-marker.ts';
 import { Sweeper } from './sweeper.ts';
 import { Throttle } from './throttle.ts';
@@ -44,7 +44,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
   await initCrypto();
   const log = createLogger(config.logLevel, config.logStream);
   const db = await openDb(config.dataDir);
-  const checkpointer = new Checkpointer(db.sqlite, path.join(config.dataDir, DB_FILE), { intervalMs: config.wal.checkpointIntervalMs, restartWalBytes: config.wal.restartWalBytes, maxWalBytes: config.wal.maxWalBytes }, log, SWEEP_SQL);
+  const checkpointer = new Checkpointer(db.sqlite, path.join(config.dataDir, DB_FILE), { intervalMs: config.wal.checkpointIntervalMs, restartWalBytes: config.wal.restartWalBytes, maxWalBytes: config.wal.maxWalBytes }, log, { readSql: SWEEP_READ_SQL, deleteSql: SWEEP_DELETE_SQL });
   checkpointer.start();
   const store = new RelayStore(db, config.now);
   const running = enterRunning(config.dataDir, config.now());

@@ -54,11 +54,21 @@ export interface NewEnvelope {
 
 /**
  * One sweep batch: deletes up to `limit` (second parameter) envelopes whose deletion time is at or
- * before `now` (first), oldest first. The sweeper runs it on the checkpoint thread's connection
- * (server/checkpointer.ts), or through `sweepExpired` when that thread is gone.
+ * before `now` (first), oldest first. The sweeper runs it through `sweepExpired` when the
+ * checkpoint thread is gone; the thread sweeps with the two statements below.
  */
 export const SWEEP_SQL =
   'delete from envelopes where (conv_id, seq) in (select conv_id, seq from envelopes where expires_at <= ? order by expires_at limit ?)';
+
+/**
+ * The checkpoint thread's sweep (server/checkpointer.ts): it reads the keys of the oldest expired
+ * envelopes (`now`, how many), outside the write lock, and deletes them in key order, one by one
+ * (conversation, seq, `now`: a row whose deletion time has moved is left alone). Deleting in
+ * expiry order would take one row from each of many conversations' pages per batch, so every
+ * page was rewritten once for each of its rows; in key order a page's rows go together.
+ */
+export const SWEEP_READ_SQL = 'select conv_id, seq from envelopes where expires_at <= ? order by expires_at limit ?';
+export const SWEEP_DELETE_SQL = 'delete from envelopes where conv_id = ? and seq = ? and expires_at <= ?';
 
 export class RelayStore {
   private sessionAliveStatement: Database.Statement | undefined;

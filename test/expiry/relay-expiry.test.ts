@@ -2,12 +2,14 @@
 // served on any read path, the sweeper deletes them from the SQLite file and its WAL, and burn
 // after reading moves a deletion time only on a recipient's first opening
 // (docs/PROTOCOL.md §Disappearing messages).
+import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UmbraClient, type Conversation } from '../../client/sdk/index.ts';
 import { nodePlatform } from '../../client/sdk/node.ts';
 import { DB_FILE } from '../../server/db.ts';
+import { SWEEP_CHUNK } from '../../server/sweeper.ts';
 import { BURN_UNOPENED_MS, type StoredEnvelope, type TimerSetting } from '../../shared/index.ts';
 import {
   PASSWORD,
@@ -259,7 +261,100 @@ describe('sweeping in batches', () => {
     for (const s of expired) expect(dataFilesContain(relay, slices.get(s)!), `ciphertext of expired #${s}`).toBe(false);
     for (const s of live) expect(dataFilesContain(relay, slices.get(s)!), `ciphertext of live #${s}`).toBe(true);
   });
+
+  it('ends a batch on the thread at its next chunk once a relay write waits for the lock, and runs it to the end when none does', async () => {
+    // No clients: nothing else on this relay writes while the batches run.
+    const relay = await relayOnClock();
+    const rows = 50_000;
+    seedRows(relay, rows, () => clock - 1);
+    expect(relay.store.expiredPending()).toBe(rows);
+    const lock = relay.checkpointer.writeLock;
+    // One read holds every key (a window larger than the backlog, so the thread knows it has them all).
+    const limits = { limit: rows, chunk: SWEEP_CHUNK, window: rows + 1, maxMs: 60_000 };
+
+    // A write arrives while the batch runs: the relay tries the lock, finds the thread holding it,
+    // and gets it as soon as the chunk under way is committed.
+    const batch = relay.checkpointer.sweepBatch(clock, limits);
+    const spinUntil = async (cond: () => boolean, what: string) => {
+      const deadline = performance.now() + 10_000;
+      while (!cond()) {
+        if (performance.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    await spinUntil(() => lock.holder === 2, 'the thread holds the lock');
+    await spinUntil(() => lock.tryAcquire(), 'the relay gets the lock');
+    lock.release();
+    const first = await batch;
+    expect(first.yielded).toBe(true);
+    expect(first.exhausted).toBe(false);
+    expect(first.deleted).toBeGreaterThan(0);
+    expect(first.deleted).toBeLessThan(rows);
+    expect(first.deleted % SWEEP_CHUNK).toBe(0);
+    expect(relay.store.expiredPending()).toBe(rows - first.deleted);
+
+    // Nobody waits: one batch deletes everything left, in one transaction.
+    const rest = await relay.checkpointer.sweepBatch(clock, limits);
+    expect(rest).toMatchObject({ deleted: rows - first.deleted, exhausted: true, yielded: false });
+    expect(relay.store.expiredPending()).toBe(0);
+    expect(relay.writeTurns.stats.waited).toBe(0);
+  });
+
+  it('deletes on the thread in key order across several reads, leaving live rows and rows whose deletion time moved', async () => {
+    const relay = await relayOnClock();
+    // Every fifth row is live; the rest expired, in an order unlike their keys.
+    const rows = 5_000;
+    seedRows(relay, rows, (i) => (i % 5 === 0 ? clock + 60_000 : clock - 1 - ((i * 7919) % rows)));
+    const expired = rows - rows / 5;
+    expect(relay.store.expiredPending()).toBe(expired);
+    const limits = { limit: 300, chunk: SWEEP_CHUNK, window: 700, maxMs: 60_000 };
+    const first = await relay.checkpointer.sweepBatch(clock, limits);
+    expect(first).toMatchObject({ deleted: 300, exhausted: false, yielded: false });
+    // A row the first read holds (its 400 keys not yet deleted come first in expiry order) and no batch has reached yet: its deletion
+    // time moves on, so the thread must leave it.
+    const moved = queryDb<{ seq: number }>(relay, 'select seq from envelopes where expires_at <= ? order by expires_at limit 1 offset 350', clock)[0]!.seq;
+    const db = new Database(path.join(relay.dataDir, DB_FILE));
+    try {
+      db.prepare("update envelopes set expires_at = ? where conv_id = 'sweep-test' and seq = ?").run(clock + 60_000, moved);
+    } finally {
+      db.close();
+    }
+    let deleted = first.deleted;
+    let batches = 1;
+    for (;;) {
+      const r = await relay.checkpointer.sweepBatch(clock, limits);
+      batches++;
+      deleted += r.deleted;
+      expect(r.yielded).toBe(false);
+      if (r.exhausted) break;
+      expect(batches).toBeLessThan(100);
+    }
+    expect(deleted).toBe(expired - 1);
+    expect(batches).toBeGreaterThanOrEqual(Math.ceil(expired / 700));
+    const left = queryDb<{ seq: number; expires_at: number }>(relay, "select seq, expires_at from envelopes where conv_id = 'sweep-test' order by seq");
+    expect(left.map((r) => r.seq)).toEqual([...Array.from({ length: rows / 5 }, (_, k) => (k + 1) * 5), moved].sort((a, b) => a - b));
+    expect(relay.store.expiredPending()).toBe(0);
+  });
 });
+
+/** `rows` envelopes in one made-up conversation, seq 1…rows, written straight into the relay's file
+ * (foreign keys off on this connection: they need no users or rooms); `expiresAt(seq)`. */
+function seedRows(relay: TestRelay, rows: number, expiresAt: (seq: number) => number): void {
+  const db = new Database(path.join(relay.dataDir, DB_FILE));
+  try {
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = OFF');
+    const insert = db.prepare(
+      `insert into envelopes (conv_id, seq, sender_id, client_msg_id, v, suite, type, epoch, counter, roster_hash, expires_at, env_expires_at, received_at, ct, sig)
+       values ('sweep-test', ?, 1, ?, 1, 1, 'content', 0, ?, zeroblob(32), ?, ?, ?, randomblob(64), zeroblob(64))`,
+    );
+    db.transaction(() => {
+      for (let i = 1; i <= rows; i++) insert.run(i, `m${i}`, i, expiresAt(i), expiresAt(i), clock - 10);
+    })();
+  } finally {
+    db.close();
+  }
+}
 
 describe('burn after reading', () => {
   let relay: TestRelay;
