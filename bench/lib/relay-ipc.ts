@@ -45,8 +45,8 @@ export interface RelayStats {
   walBytes: number;
   /** Largest WAL seen (sampled every 50 ms) since the last reset. */
   walMaxBytes: number;
-  /** Umbra only, since the last reset: the longest group commit on the event loop, the longest queued envelopes waited for the checkpoint thread's write lock (checkpoint or sweep batch), WAL restarts. */
-  umbra: { longestCommitMs: number; longestHoldMs: number; walRestarts: number } | null;
+  /** Umbra only, since the last reset: the longest group commit on the event loop, the longest and the mean time queued envelopes waited for the checkpoint thread's write lock (checkpoint or sweep batch), WAL restarts. */
+  umbra: { longestCommitMs: number; longestHoldMs: number; meanLockWaitMs: number; walRestarts: number } | null;
 }
 
 export type ToParent =

@@ -60,6 +60,7 @@ function stats(): RelayStats {
       ? {
           longestCommitMs: relay.hub.commits.stats.longestCommitMs,
           longestHoldMs: relay.hub.commits.stats.longestLockWaitMs,
+          meanLockWaitMs: relay.hub.commits.stats.lockTurns > 0 ? relay.hub.commits.stats.lockWaitMs / relay.hub.commits.stats.lockTurns : 0,
           walRestarts: relay.checkpointer.stats.restarts - restartsAt,
         }
       : null,
@@ -75,6 +76,8 @@ function resetStats(): void {
     // The relay's "longest" counters start over with the bench's window.
     relay.hub.commits.stats.longestCommitMs = 0;
     relay.hub.commits.stats.longestLockWaitMs = 0;
+    relay.hub.commits.stats.lockTurns = 0;
+    relay.hub.commits.stats.lockWaitMs = 0;
     restartsAt = relay.checkpointer.stats.restarts;
   }
 }

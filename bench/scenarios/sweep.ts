@@ -95,7 +95,8 @@ export async function runSweep(opts: ScenarioOptions): Promise<ScenarioResult> {
     rows_swept: med('sweep', 'rows_swept'),
     sweep_rows_per_s: med('sweep', 'sweep_rows_per_s'),
     sweep_longest_batch_ms: med('sweep', 'longest_batch_ms'),
-    sweep_settled_batch_rows: med('sweep', 'settled_batch_rows'),
+    sweep_rows_per_batch: med('sweep', 'rows_per_batch'),
+    sweep_yielded_pct: med('sweep', 'yielded_pct'),
     eld_max_ms_sweep: med('sweep', 'eld_max_ms'),
     eld_max_ms_alone: med('alone', 'eld_max_ms'),
     machine_eld_max_ms_sweep: med('sweep', 'machine_eld_max_ms'),
@@ -117,6 +118,8 @@ export async function runSweep(opts: ScenarioOptions): Promise<ScenarioResult> {
     longest_commit_ms_alone: med('alone', 'longest_commit_ms'),
     longest_hold_ms_sweep: med('sweep', 'longest_hold_ms'),
     longest_hold_ms_alone: med('alone', 'longest_hold_ms'),
+    mean_lock_wait_ms_sweep: med('sweep', 'mean_lock_wait_ms'),
+    mean_lock_wait_ms_alone: med('alone', 'mean_lock_wait_ms'),
     wal_restarts_sweep: med('sweep', 'wal_restarts'),
     wal_max_bytes_alone: med('alone', 'wal_max_bytes'),
     errors_sweep: med('sweep', 'errors'),
@@ -203,6 +206,7 @@ async function runOne(z: Sizes, run: number, kind: RunRecord['kind'], log: (line
     wal_max_bytes: relay.walMaxBytes,
     longest_commit_ms: relay.umbra?.longestCommitMs ?? NaN,
     longest_hold_ms: relay.umbra?.longestHoldMs ?? NaN,
+    mean_lock_wait_ms: relay.umbra?.meanLockWaitMs ?? NaN,
     wal_restarts: relay.umbra?.walRestarts ?? NaN,
   };
   let sweepStartInWindowMs = NaN;
@@ -223,7 +227,10 @@ async function runOne(z: Sizes, run: number, kind: RunRecord['kind'], log: (line
       figures.sweep_rows_per_s = (figures.rows_swept / (z.windowMs - z.leadMs)) * 1000;
     }
     figures.longest_batch_ms = last?.longestBatchMs ?? NaN;
-    figures.settled_batch_rows = last?.batchSize ?? NaN;
+    const batches = last ? last.threadBatches + last.relayBatches : NaN;
+    figures.rows_per_batch = figures.rows_swept / batches;
+    // Thread batches that ended early because a delivery was waiting for the write lock.
+    figures.yielded_pct = last && last.threadBatches > 0 ? (last.yielded / last.threadBatches) * 100 : NaN;
   }
   return { run, kind, result, sweep, sweepStartInWindowMs, late, figures };
 }

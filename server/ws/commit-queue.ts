@@ -26,6 +26,9 @@ export interface CommitQueueStats {
   longestCommitMs: number;
   /** The longest queued envelopes waited for their turn at the write lock (ms). */
   longestLockWaitMs: number;
+  /** Turns at the write lock the queue asked for, and how long they waited in all (ms): the mean is what a sweep or checkpoint adds to delivery. */
+  lockTurns: number;
+  lockWaitMs: number;
 }
 
 /** What the queue tells the one who queued an envelope. */
@@ -71,7 +74,7 @@ export class CommitQueue {
   private holding = false;
   /** Since when queued envelopes wait for their turn at the write lock (performance.now()), or null. */
   private lockWaitSince: number | null = null;
-  readonly stats: CommitQueueStats = { commits: 0, envelopes: 0, maxBatch: 0, failedCommits: 0, syncs: 0, longestCommitMs: 0, longestLockWaitMs: 0 };
+  readonly stats: CommitQueueStats = { commits: 0, envelopes: 0, maxBatch: 0, failedCommits: 0, syncs: 0, longestCommitMs: 0, longestLockWaitMs: 0, lockTurns: 0, lockWaitMs: 0 };
 
   /**
    * @param target the store and the WAL sync
@@ -124,6 +127,8 @@ export class CommitQueue {
     this.lockWaitSince = performance.now();
     void this.turns.run(async () => {
       const waited = performance.now() - this.lockWaitSince!;
+      this.stats.lockTurns++;
+      this.stats.lockWaitMs += waited;
       if (waited > this.stats.longestLockWaitMs) this.stats.longestLockWaitMs = waited;
       this.lockWaitSince = null;
       this.commitQueued();

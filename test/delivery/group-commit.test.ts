@@ -633,6 +633,7 @@ describe('the WAL and the checkpoint thread', () => {
     const replies = sendAll(pann, [fakeEnvelope(room.id, ann.name, 1)]);
     await settle(200);
     expect(relay.hub.commits.stats.envelopes, 'nothing committed while the thread holds the lock').toBe(0);
+    expect(Atomics.load(cell, 1), 'the relay has told the thread it wants the lock').toBe(1);
     // The event loop keeps serving: a ping is answered while the envelope waits.
     expect((await pann.request({ t: 'ping' })).t).toBe('pong');
     Atomics.store(cell, 0, 0);
@@ -641,6 +642,9 @@ describe('the WAL and the checkpoint thread', () => {
     expect([...got.values()][0].t).toBe('ack');
     expect(relay.hub.commits.stats.envelopes).toBe(1);
     expect(relay.hub.commits.stats.longestLockWaitMs).toBeGreaterThanOrEqual(150);
+    expect(relay.hub.commits.stats.lockWaitMs).toBeGreaterThanOrEqual(150);
+    expect(relay.hub.commits.stats.lockTurns).toBeGreaterThanOrEqual(1);
+    expect(Atomics.load(cell, 1), 'the relay has the lock: it wants it no more').toBe(0);
     // Even without the word that the lock is free, the commit goes once it is.
     expect(Atomics.compareExchange(cell, 0, 0, 2)).toBe(0);
     const later = sendAll(pann, [fakeEnvelope(room.id, ann.name, 2)]);
