@@ -201,7 +201,7 @@ parentPort.on('message', (m) => {
 
 export interface SweepBatchResult {
   deleted: number;
-  /** No expired row was left when the batch ended. */
+  /** No row expired by the batch's `now` is left (the thread: its last read came back short and is done). */
   exhausted: boolean;
   /** The batch ended early because a relay write was waiting for the lock. */
   yielded: boolean;

