@@ -10,6 +10,7 @@ import { UmbraClient, type Conversation } from '../../client/sdk/index.ts';
 import { nodePlatform } from '../../client/sdk/node.ts';
 import { DB_FILE } from '../../server/db.ts';
 import { SWEEP_CHUNK } from '../../server/sweeper.ts';
+import { SEED_ENVELOPE_INSERT } from '../../bench/lib/envelope-insert.ts';
 import { BURN_UNOPENED_MS, type StoredEnvelope, type TimerSetting } from '../../shared/index.ts';
 import {
   PASSWORD,
@@ -344,12 +345,10 @@ function seedRows(relay: TestRelay, rows: number, expiresAt: (seq: number) => nu
   try {
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = OFF');
-    const insert = db.prepare(
-      `insert into envelopes (conv_id, seq, sender_id, client_msg_id, v, suite, type, epoch, counter, roster_hash, expires_at, env_expires_at, received_at, ct, sig)
-       values ('sweep-test', ?, 1, ?, 1, 1, 'content', 0, ?, zeroblob(32), ?, ?, ?, randomblob(64), zeroblob(64))`,
-    );
+    const insert = db.prepare(SEED_ENVELOPE_INSERT);
+    const blob = (n: number) => new Uint8Array(n);
     db.transaction(() => {
-      for (let i = 1; i <= rows; i++) insert.run(i, `m${i}`, i, expiresAt(i), expiresAt(i), clock - 10);
+      for (let i = 1; i <= rows; i++) insert.run('sweep-test', i, 1, `m${i}`, i, blob(32), expiresAt(i), expiresAt(i), clock - 10, crypto.getRandomValues(blob(64)), blob(64));
     })();
   } finally {
     db.close();
