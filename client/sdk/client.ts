@@ -11,6 +11,7 @@ import {
   SaltResponse,
   UmbraError,
   checkKdfParams,
+  createBatchVerifier,
   deriveAccountKeys,
   deriveMasterKey,
   equalBytes,
@@ -25,6 +26,7 @@ import {
   sealVault,
   toB64,
   wipe,
+  type BatchVerifier,
   type IdentityKeys,
   type PlainEvent,
   type ServerFrame,
@@ -50,6 +52,11 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   pingIntervalMs?: number;
   now?: () => number;
+  /**
+   * false: every signature is checked with libsodium, even where the platform has Ed25519 (the
+   * verdicts are the same either way; docs/PROTOCOL.md §Signatures).
+   */
+  nativeSignatures?: boolean;
 }
 
 /** Progress of the slow steps (key derivation), for the UI. */
@@ -75,6 +82,7 @@ export class UmbraClient {
   private identity: IdentityKeys | null = null;
   private transport: Transport | null = null;
   private directoryInstance: Directory | null = null;
+  private verifier: BatchVerifier | null = null;
   private readonly conversationList = new ConversationList(() => this.timelineDeps());
   private readonly roomList = new RoomList(() => this.timelineDeps());
   private readonly meSignal = signal<string | null>(null);
@@ -113,6 +121,10 @@ export class UmbraClient {
   get directory(): Directory {
     if (!this.directoryInstance) throw new UmbraError('unauthorized', 'log in first');
     return this.directoryInstance;
+  }
+  /** Which Ed25519 checks fetched pages' signatures: the platform's, or libsodium's (null before log-in). */
+  get signatureVerifier(): BatchVerifier['kind'] | null {
+    return this.verifier?.kind ?? null;
   }
   get identityKey(): Uint8Array {
     if (!this.identity) throw new UmbraError('unauthorized', 'log in first');
@@ -238,6 +250,7 @@ export class UmbraClient {
     await this.messageCache.purgeExpired().catch(() => 0);
     const directory = new Directory(this.http, { pins: () => this.account?.pins ?? {}, savePins: (p) => savePins(this.account!, p, this.o.platform.store, this.http) });
     this.directoryInstance = directory;
+    this.verifier ??= await createBatchVerifier({ native: this.o.nativeSignatures !== false });
     this.unsubscribers.push(directory.alerts.subscribe((a) => (this.alertsSignal.value = a)));
     // The relay must publish our own keys unchanged; otherwise others would encrypt to someone else.
     const self = await this.http.get(`/api/users/${account.username}`, PublicKeysWire);
@@ -337,13 +350,14 @@ export class UmbraClient {
   }
 
   private timelineDeps(): TimelineDeps {
-    if (!this.account || !this.identity || !this.transport) throw new UmbraError('unauthorized', 'log in first');
+    if (!this.account || !this.identity || !this.transport || !this.verifier) throw new UmbraError('unauthorized', 'log in first');
     return {
       me: { username: this.account.username, keys: this.identity },
       directory: this.directory,
       http: this.http,
       transport: this.transport,
       stats: this.stats,
+      verifier: this.verifier,
       cache: this.messageCache,
       now: this.now,
     };

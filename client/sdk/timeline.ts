@@ -10,6 +10,7 @@ import {
   SUITE_XCHACHA20_ED25519,
   TAG_BYTES,
   UmbraError,
+  VerifiedEnvelopes,
   XNONCE_BYTES,
   TIMER_OFF,
   decodeEvent,
@@ -30,6 +31,7 @@ import {
   type SealedEnvelope,
   type StoredEnvelope,
   type TimerSetting,
+  type BatchVerifier,
 } from '../../shared/index.ts';
 import type { MessageCache } from './message-cache.ts';
 import { SenderCounters, type Notice } from './counters.ts';
@@ -72,6 +74,8 @@ export interface TimelineDeps {
   http: HttpApi;
   transport: Transport;
   stats: SecurityStats;
+  /** Checks a page's signatures at once (the platform's Ed25519 where it has one). */
+  verifier: BatchVerifier;
   /** Where messages are kept between visits; none in a client without storage. */
   cache?: MessageCache;
   now(): number;
@@ -130,6 +134,11 @@ export abstract class Timeline {
   /** The envelopes the relay served for what is loaded, newest last (for the "what the server sees" view). */
   private readonly rawSignal = signal<StoredEnvelope[]>([]);
 
+  /** Signatures of fetched pages, checked at once before the page is read in order. */
+  private readonly verified: VerifiedEnvelopes;
+  /** The envelope each fetched wire form was checked as, so reading it opens that same object. */
+  private readonly sealedOf = new WeakMap<EnvelopeWire, SealedEnvelope>();
+
   protected constructor(
     id: string,
     myLastCounter: number,
@@ -137,6 +146,7 @@ export abstract class Timeline {
   ) {
     this.id = id;
     this.myCounter = myLastCounter;
+    this.verified = new VerifiedEnvelopes(d.verifier);
   }
 
   get messages(): ReadonlySignal<ChatMessage[]> {
@@ -270,8 +280,8 @@ export abstract class Timeline {
     const admission = this.admit(w, item.seq);
     if (admission.ok !== true) return null;
     try {
-      const env = fromWire(w);
-      const event = decodeEvent(openEnvelope(env, admission.key, admission.senderKey));
+      const env = this.sealedOf.get(w) ?? fromWire(w);
+      const event = decodeEvent(openEnvelope(env, admission.key, admission.senderKey, this.verified));
       if (this.checkRoster(env) !== null || envelopeTypeOf(event) !== w.type) return null;
       return event;
     } catch {
@@ -324,8 +334,30 @@ export abstract class Timeline {
     else if (item.seq > this.lastSeq) void this.catchUp().catch(() => {});
   }
 
+  /**
+   * Before a fetched page is read: the membership it needs, then every signature checked at once
+   * against the key its sender would be admitted with now (docs/PROTOCOL.md §Receiving). Reading
+   * in order still runs every check; an envelope admitted under another key by then, or not found
+   * here, has its signature checked one by one as it is read.
+   */
   private async prepareFor(items: readonly StoredEnvelope[]): Promise<void> {
     if (this.needsPrepare(items)) await this.prepare(items);
+    const checks: { env: SealedEnvelope; senderIdentityKey: Uint8Array }[] = [];
+    for (const item of items) {
+      const w = item.env;
+      if (w.conv !== this.id || !this.readable) continue;
+      const admission = this.admit(w, item.seq);
+      if (admission.ok === false) continue;
+      let env: SealedEnvelope;
+      try {
+        env = fromWire(w);
+      } catch {
+        continue;
+      }
+      this.sealedOf.set(w, env);
+      checks.push({ env, senderIdentityKey: admission.senderKey });
+    }
+    if (checks.length > 1) await this.verified.check(checks);
   }
 
   private ingest(items: StoredEnvelope[], mode: 'forward' | 'older'): void {
@@ -515,12 +547,12 @@ export abstract class Timeline {
     let plain: Uint8Array;
     let env: SealedEnvelope;
     try {
-      env = fromWire(w);
+      env = this.sealedOf.get(w) ?? fromWire(w);
       if (admission.ok === 'quiet') {
-        if (!verifyEnvelopeSignature(env, admission.senderKey)) throw new Error('signature');
+        if (!verifyEnvelopeSignature(env, admission.senderKey, this.verified)) throw new Error('signature');
         return this.passOver(item, mode);
       }
-      plain = openEnvelope(env, admission.key, admission.senderKey);
+      plain = openEnvelope(env, admission.key, admission.senderKey, this.verified);
     } catch {
       return this.reject(item, 'bad_signature_or_ciphertext');
     }

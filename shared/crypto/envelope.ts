@@ -3,7 +3,8 @@
 import { UmbraError } from '../errors.ts';
 import { CTX, PROTOCOL_VERSION, SUPPORTED_SUITES, type EnvelopeType } from '../protocol.ts';
 import { dangerousTestOnlySealWithNonce, openAead, sealAead } from './aead.ts';
-import { assertBytes, concatBytes, encodeFields, toB64 } from './bytes.ts';
+import type { BatchVerifier } from './batch-verify.ts';
+import { assertBytes, concatBytes, encodeFields, equalBytes, toB64 } from './bytes.ts';
 import { signWithContext, verifyWithContext } from './sign.ts';
 import { assertTestOnly } from './test-only.ts';
 
@@ -98,26 +99,66 @@ function signSealed(header: EnvelopeHeader, ad: Uint8Array, ct: Uint8Array, sk: 
   return { ...header, ct, sig };
 }
 
-/** True when the sender's identity key signed this envelope's associated data and ciphertext. */
-export function verifyEnvelopeSignature(env: SealedEnvelope, senderIdentityKey: Uint8Array): boolean {
-  let ad: Uint8Array;
+/**
+ * True when the sender's identity key signed this envelope's associated data and ciphertext (or
+ * `verified` already found so, for these bytes and this key).
+ */
+export function verifyEnvelopeSignature(env: SealedEnvelope, senderIdentityKey: Uint8Array, verified?: VerifiedEnvelopes): boolean {
+  let signed: Uint8Array;
   try {
-    ad = messageAd(env);
+    signed = concatBytes(messageAd(env), env.ct);
   } catch {
     return false;
   }
-  return verifyWithAd(env, ad, senderIdentityKey);
-}
-
-function verifyWithAd(env: SealedEnvelope, ad: Uint8Array, senderIdentityKey: Uint8Array): boolean {
-  return verifyWithContext(senderIdentityKey, CTX.messageSig, concatBytes(ad, env.ct), env.sig);
+  return verified?.holds(env, senderIdentityKey, signed) === true || verifyWithContext(senderIdentityKey, CTX.messageSig, signed, env.sig);
 }
 
 /**
- * Checks version and suite, verifies the signature, then decrypts. Throws `verification_failed`
- * with the reason; nothing is decrypted unless the signature holds.
+ * Envelopes whose signatures were checked ahead of opening, many at once (docs/PROTOCOL.md
+ * §Receiving): each with the sender key and the exact signed bytes that were checked, so opening
+ * one later skips only that same check, for those same bytes.
  */
-export function openEnvelope(env: SealedEnvelope, epochKey: Uint8Array, senderIdentityKey: Uint8Array): Uint8Array {
+export class VerifiedEnvelopes {
+  readonly #checked = new WeakMap<SealedEnvelope, { key: Uint8Array; signed: Uint8Array }>();
+
+  constructor(private readonly verifier: BatchVerifier) {}
+
+  /** Checks every envelope's signature against the key given with it, and keeps those that hold. */
+  async check(items: readonly { env: SealedEnvelope; senderIdentityKey: Uint8Array }[]): Promise<void> {
+    const todo: { env: SealedEnvelope; key: Uint8Array; signed: Uint8Array }[] = [];
+    for (const { env, senderIdentityKey } of items) {
+      try {
+        todo.push({ env, key: senderIdentityKey.slice(), signed: concatBytes(messageAd(env), env.ct) });
+      } catch {
+        // A malformed header: left for openEnvelope to refuse.
+      }
+    }
+    const verdicts = await this.verifier.verifyMany(
+      todo.map((t) => ({ publicKey: t.key, context: CTX.messageSig, message: t.signed, signature: t.env.sig.slice() })),
+    );
+    todo.forEach((t, i) => {
+      if (verdicts[i] === true) this.#checked.set(t.env, { key: t.key, signed: t.signed });
+    });
+  }
+
+  /** True when check() found this envelope, with these signed bytes, signed by this key. */
+  holds(env: SealedEnvelope, senderIdentityKey: Uint8Array, signed: Uint8Array): boolean {
+    const c = this.#checked.get(env);
+    return c !== undefined && equalBytes(c.key, senderIdentityKey) && equalBytes(c.signed, signed);
+  }
+}
+
+/**
+ * Checks version and suite, verifies the signature (unless `verified` already holds it for these
+ * bytes and this key), then decrypts. Throws `verification_failed` with the reason; nothing is
+ * decrypted unless the signature holds.
+ */
+export function openEnvelope(
+  env: SealedEnvelope,
+  epochKey: Uint8Array,
+  senderIdentityKey: Uint8Array,
+  verified?: VerifiedEnvelopes,
+): Uint8Array {
   if (env.v !== PROTOCOL_VERSION) throw new UmbraError('verification_failed', `unsupported protocol version ${env.v}`);
   if (!SUPPORTED_SUITES.includes(env.suite)) throw new UmbraError('verification_failed', `unsupported cipher suite ${env.suite}`);
   let ad: Uint8Array;
@@ -127,8 +168,8 @@ export function openEnvelope(env: SealedEnvelope, epochKey: Uint8Array, senderId
     throw new UmbraError('verification_failed', `signature of ${env.sender} does not verify`);
   }
   // The associated data is built once, for the signature and the AEAD alike.
-  if (!verifyWithAd(env, ad, senderIdentityKey)) {
-    throw new UmbraError('verification_failed', `signature of ${env.sender} does not verify`);
-  }
+  const signed = concatBytes(ad, env.ct);
+  const holds = verified?.holds(env, senderIdentityKey, signed) === true || verifyWithContext(senderIdentityKey, CTX.messageSig, signed, env.sig);
+  if (!holds) throw new UmbraError('verification_failed', `signature of ${env.sender} does not verify`);
   return openAead(epochKey, env.ct, ad);
 }

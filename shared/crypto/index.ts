@@ -3,6 +3,7 @@ export { initCrypto } from './sodium.ts';
 export * from './bytes.ts';
 export { sealAead, openAead, randomKey, randomBytes, wipe, dangerousTestOnlySealWithNonce } from './aead.ts';
 export * from './sign.ts';
+export { createBatchVerifier, isCanonicalScalar, type BatchVerifier, type SignatureCheck } from './batch-verify.ts';
 export * from './kdf.ts';
 export * from './identity.ts';
 export * from './wrap.ts';

@@ -20,14 +20,14 @@ export function signingKeyPairFromSecret(secretKey: Uint8Array): SigningKeyPair 
 }
 
 /** The signed bytes: context || 0x00 || message. The NUL keeps contexts prefix-free. */
-function framed(context: string, message: Uint8Array): Uint8Array {
+export function signedBytes(context: string, message: Uint8Array): Uint8Array {
   if (context.includes('\0')) throw new RangeError('signature context must not contain NUL');
   return concatBytes(utf8(context), Uint8Array.of(0), message);
 }
 
 export function signWithContext(secretKey: Uint8Array, context: string, message: Uint8Array): Uint8Array {
   assertBytes(secretKey, 64, 'Ed25519 secret key');
-  return sodium().crypto_sign_detached(framed(context, message), secretKey);
+  return sodium().crypto_sign_detached(signedBytes(context, message), secretKey);
 }
 
 /** True only for a valid signature by `publicKey` over (context, message). Never throws on bad input lengths. */
@@ -40,7 +40,7 @@ export function verifyWithContext(
   if (publicKey.length !== PUBLIC_KEY_BYTES || signature.length !== SIGNATURE_BYTES) return false;
   if (context.includes('\0')) return false;
   try {
-    return sodium().crypto_sign_verify_detached(signature, framed(context, message), publicKey);
+    return sodium().crypto_sign_verify_detached(signature, signedBytes(context, message), publicKey);
   } catch {
     return false;
   }

@@ -83,6 +83,55 @@ describe('swapped public key', () => {
   });
 });
 
+describe("signatures checked a page at a time (the platform's Ed25519)", () => {
+  it('a device checking with libsodium alone shows and rejects exactly the same', async () => {
+    const { alice, bob, a, b, conv, bobConv } = await pair();
+    for (const body of ['one', 'two', 'three', 'four']) await alice.sendText(conv.id, body);
+    await bob.sendText(conv.id, 'five');
+    await waitFor(() => bobConv.messages.value.length === 5, 5000, 'bob receives four');
+    const flip = (buf: Buffer, at: number) => {
+      const out = Buffer.from(buf);
+      out[at]! ^= 1;
+      return out;
+    };
+    // The replay drops the relay's idempotency index, so the copies below may keep their ids: a
+    // copy whose signature alone is wrong still opens under the AEAD, and only the signature
+    // check stands between it and the screen.
+    const replayed = evil.replay(conv.id, 5);
+    const forged = [
+      evil.copy(conv.id, 1, { sender_id: evil.userId(b) }),
+      evil.copy(conv.id, 2, { ct: flip(evil.row(conv.id, 2).ct, 30) }),
+      evil.copy(conv.id, 3, { sig: flip(evil.row(conv.id, 3).sig, 3) }),
+      evil.copy(conv.id, 4, { sig: flip(evil.row(conv.id, 4).sig, 60) }),
+    ];
+    await alice.sendText(conv.id, 'six');
+
+    const native = await device(a);
+    const libsodium = await device(a, undefined, { nativeSignatures: false });
+    expect([native.signatureVerifier, libsodium.signatureVerifier]).toEqual(['native', 'libsodium']);
+    const seen = (client: UmbraClient) => {
+      const c = client.conversation(conv.id)!;
+      return {
+        shown: c.messages.value.map((m) => [m.seq, m.sender, bodyOf(m.event), m.flags]),
+        rejected: client.stats.rejections.value.map((r) => [r.seq, r.reason]).sort((x, y) => Number(x[0]) - Number(y[0])),
+      };
+    };
+    const expected = {
+      shown: [
+        [1, a, 'one', []],
+        [2, a, 'two', []],
+        [3, a, 'three', []],
+        [4, a, 'four', []],
+        [5, b, 'five', []],
+        [forged.at(-1)! + 1, a, 'six', []],
+      ],
+      rejected: [[replayed, 'replay'], ...forged.map((seq) => [seq, 'bad_signature_or_ciphertext'])],
+    };
+    expect(seen(native)).toEqual(expected);
+    expect(seen(libsodium)).toEqual(expected);
+  });
+});
+
 describe('tampered envelopes', () => {
   it('a replayed envelope is rejected as a replay and shown once', async () => {
     const { alice, bob, conv, bobConv } = await pair();

@@ -222,8 +222,8 @@ export class SocketTap {
 }
 
 /** A client on a new device: nothing but the password, keys and pins come from the vault. */
-export async function freshDevice(relay: TestRelay, username: string, platform?: Platform): Promise<UmbraClient> {
-  const client = new UmbraClient({ baseUrl: relay.url, platform: platform ?? nodePlatform() });
+export async function freshDevice(relay: TestRelay, username: string, platform?: Platform, options: { nativeSignatures?: boolean } = {}): Promise<UmbraClient> {
+  const client = new UmbraClient({ baseUrl: relay.url, platform: platform ?? nodePlatform(), ...options });
   await client.logIn(username, PASSWORD);
   return client;
 }
@@ -271,7 +271,7 @@ export interface TamperedRelay {
   /** `chatPair` on the relay. */
   pair(platforms?: { alice?: Platform; bob?: Platform }): Promise<ChatPair>;
   /** `freshDevice` on the relay. */
-  device(username: string, platform?: Platform): Promise<UmbraClient>;
+  device(username: string, platform?: Platform, options?: { nativeSignatures?: boolean }): Promise<UmbraClient>;
   /** Has `client` disconnected after the file's tests; returns it. */
   keep<T extends UmbraClient>(client: T): T;
 }
@@ -305,6 +305,6 @@ export function tamperedRelay(): TamperedRelay {
       keep(p.bob);
       return p;
     },
-    device: async (username, platform) => keep(await freshDevice(relay(), username, platform)),
+    device: async (username, platform, options) => keep(await freshDevice(relay(), username, platform, options)),
   };
 }
