@@ -127,7 +127,7 @@ const LONE_SURROGATE = /\p{Surrogate}/u;
  */
 export function encodeFields(fields: readonly Field[]): Uint8Array {
   // Two passes over the fields: one sizes the output (encoding each string once), one writes it.
-  const strings: Uint8Array[] = [];
+  const strings: EncodedStrings = [];
   const size = sizeFields(fields, strings);
   const out = new Uint8Array(size);
   const view = new DataView(out.buffer);
@@ -136,7 +136,15 @@ export function encodeFields(fields: readonly Field[]): Uint8Array {
   return out;
 }
 
-function sizeFields(fields: readonly Field[], strings: Uint8Array[]): number {
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/** Each string field in order: itself where it is ASCII (its own UTF-8), else its UTF-8 bytes. */
+type EncodedStrings = (string | Uint8Array)[];
+
+function sizeFields(fields: readonly Field[], strings: EncodedStrings): number {
   let n = 0;
   for (const f of fields) {
     if (f === null) n += 1;
@@ -144,6 +152,12 @@ function sizeFields(fields: readonly Field[], strings: Uint8Array[]): number {
       if (!Number.isSafeInteger(f) || f < 0) throw new RangeError(`not a non-negative safe integer: ${f}`);
       n += 9;
     } else if (typeof f === 'string') {
+      if (isAscii(f)) {
+        // Most fields (ids, names, contexts) are ASCII: one byte per code unit, written directly.
+        strings.push(f);
+        n += 5 + f.length;
+        continue;
+      }
       // Lone surrogates all encode as U+FFFD, which would make distinct strings collide.
       if (LONE_SURROGATE.test(f)) throw new RangeError('string field is not well-formed UTF-16 (lone surrogate)');
       const b = utf8(f);
@@ -155,7 +169,7 @@ function sizeFields(fields: readonly Field[], strings: Uint8Array[]): number {
   return n;
 }
 
-function writeFields(fields: readonly Field[], out: Uint8Array, view: DataView, strings: readonly Uint8Array[], at: { o: number; s: number }): void {
+function writeFields(fields: readonly Field[], out: Uint8Array, view: DataView, strings: Readonly<EncodedStrings>, at: { o: number; s: number }): void {
   for (const f of fields) {
     if (f === null) out[at.o++] = TAG_NULL;
     else if (typeof f === 'number') {
@@ -168,7 +182,8 @@ function writeFields(fields: readonly Field[], out: Uint8Array, view: DataView, 
       const b = strings[at.s++]!;
       out[at.o] = TAG_STRING;
       view.setUint32(at.o + 1, b.length);
-      out.set(b, at.o + 5);
+      if (typeof b === 'string') for (let i = 0; i < b.length; i++) out[at.o + 5 + i] = b.charCodeAt(i);
+      else out.set(b, at.o + 5);
       at.o += 5 + b.length;
     } else if (f instanceof Uint8Array) {
       out[at.o] = TAG_BYTES;

@@ -522,6 +522,18 @@ describe('encodeFields', () => {
     );
   });
 
+  it('writes every string as its UTF-8, ASCII ones (written directly) and others alike', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: fc.constantFrom('a', '\0', '\x7f', '\x80', 'é', '\u07ff', '\u0800', '😀'), maxLength: 8 }), (s) => {
+        const utf = new TextEncoder().encode(s);
+        const encoded = encodeFields([s]);
+        expect(encoded.length).toBe(5 + utf.length);
+        expect(equalBytes(encoded.subarray(5), utf)).toBe(true);
+      }),
+      RUNS,
+    );
+  });
+
   it('refuses numbers that are negative, fractional or beyond 2^53 - 1', () => {
     for (const n of [-1, 1.5, Number.MAX_SAFE_INTEGER + 1, Number.NaN, Number.POSITIVE_INFINITY]) {
       expect(() => encodeFields([n]), String(n)).toThrow(RangeError);
