@@ -26,7 +26,7 @@ export class RelayProc {
   static async start(
     system: SystemName,
     template: SeededTemplate | null,
-    opts: Pick<StartOptions, 'sweep' | 'seedExpired'> = {},
+    opts: Pick<StartOptions, 'sweep' | 'seedExpired' | 'traceGaps'> = {},
     extraArgv: string[] = [],
   ): Promise<RelayProc> {
     const dataDir = system === 'umbra' ? copyTemplate(template!) : fs.mkdtempSync(path.join(benchTmp(), `run-${system}-`));

@@ -1,5 +1,6 @@
 // The messages between the bench and its relay child process (bench/lib/relay-proc.ts).
 import type { SweeperStats } from '../../server/sweeper.ts';
+import type { GapReading } from './gap-trace.ts';
 
 export type SystemName = 'raw-ws' | 'ws-sqlite' | 'umbra';
 export const SYSTEMS: readonly SystemName[] = ['raw-ws', 'ws-sqlite', 'umbra'];
@@ -23,6 +24,8 @@ export interface StartOptions {
   sweep?: { intervalMs: number; batch: number; maxBatchMs?: number };
   /** Umbra only: envelopes already past their expiry, inserted before the relay starts. */
   seedExpired?: ExpiredSeed;
+  /** Attribute event-loop gaps to running, waiting for a CPU and GC (bench/lib/gap-trace.ts; a 1 ms timer). */
+  traceGaps?: boolean;
 }
 
 export type ToChild =
@@ -47,6 +50,8 @@ export interface RelayStats {
   walMaxBytes: number;
   /** Umbra only, since the last reset: the longest group commit on the event loop, the longest and the mean time queued envelopes waited for the checkpoint thread's write lock (checkpoint or sweep batch), WAL restarts. */
   umbra: { longestCommitMs: number; longestHoldMs: number; meanLockWaitMs: number; walRestarts: number } | null;
+  /** With `traceGaps` (on Linux), since the last reset: the event-loop gaps over 8 ms and what the main thread did in them. */
+  gaps: GapReading | null;
 }
 
 export type ToParent =

@@ -14,10 +14,12 @@ import { startRawWs, type Baseline } from '../baselines/raw-ws.ts';
 import { startWsSqlite, WS_SQLITE_DB } from '../baselines/ws-sqlite.ts';
 import { newClientMsgId } from '../../shared/index.ts';
 import { SEED_ENVELOPE_INSERT } from './envelope-insert.ts';
+import { GapTrace } from './gap-trace.ts';
 import type { ExpiredSeed, RelayStats, ToChild, ToParent } from './relay-ipc.ts';
 
 let relay: RunningRelay | null = null;
 let baseline: Baseline | null = null;
+let gapTrace: GapTrace | null = null;
 let walPath = '';
 let walMax = 0;
 let restartsAt = 0;
@@ -64,6 +66,7 @@ function stats(): RelayStats {
           walRestarts: relay.checkpointer.stats.restarts - restartsAt,
         }
       : null,
+    gaps: gapTrace?.reading() ?? null,
   };
 }
 
@@ -71,6 +74,7 @@ function resetStats(): void {
   cpuAt = process.cpuUsage();
   wallAt = performance.now();
   eld.reset();
+  gapTrace?.reset();
   walMax = walBytes();
   if (relay) {
     // The relay's "longest" counters start over with the bench's window.
@@ -146,6 +150,7 @@ function seedExpired(dataDir: string, seed: ExpiredSeed): void {
 }
 
 async function start(m: Extract<ToChild, { t: 'start' }>): Promise<number> {
+  if (m.traceGaps) gapTrace = GapTrace.start();
   switch (m.system) {
     case 'umbra': {
       if (m.seedExpired) seedExpired(m.dataDir, m.seedExpired);
@@ -199,6 +204,7 @@ process.on('message', (raw) => {
         case 'stop':
           clearInterval(walTimer);
           eld.disable();
+          gapTrace?.stop();
           await relay?.close();
           await baseline?.close();
           send({ t: 'ok' });

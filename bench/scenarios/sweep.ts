@@ -101,6 +101,17 @@ export async function runSweep(opts: ScenarioOptions): Promise<ScenarioResult> {
     eld_max_ms_alone: med('alone', 'eld_max_ms'),
     machine_eld_max_ms_sweep: med('sweep', 'machine_eld_max_ms'),
     machine_eld_max_ms_alone: med('alone', 'machine_eld_max_ms'),
+    worst_gap_ms_sweep: med('sweep', 'worst_gap_ms'),
+    worst_gap_running_ms_sweep: med('sweep', 'worst_gap_running_ms'),
+    worst_gap_waiting_ms_sweep: med('sweep', 'worst_gap_waiting_ms'),
+    worst_gap_gc_ms_sweep: med('sweep', 'worst_gap_gc_ms'),
+    worst_gap_ms_alone: med('alone', 'worst_gap_ms'),
+    worst_gap_running_ms_alone: med('alone', 'worst_gap_running_ms'),
+    worst_gap_waiting_ms_alone: med('alone', 'worst_gap_waiting_ms'),
+    gaps_over_8ms_sweep: med('sweep', 'gaps_over_8ms'),
+    gaps_over_8ms_alone: med('alone', 'gaps_over_8ms'),
+    gaps_waiting_pct_sweep: med('sweep', 'gaps_waiting_pct'),
+    gaps_waiting_pct_alone: med('alone', 'gaps_waiting_pct'),
     eld_p99_ms_sweep: med('sweep', 'eld_p99_ms'),
     eld_p99_ms_alone: med('alone', 'eld_p99_ms'),
     p50_ms_sweep: med('sweep', 'p50_ms'),
@@ -143,6 +154,7 @@ export async function runSweep(opts: ScenarioOptions): Promise<ScenarioResult> {
       e_sweep_total_ms: med('sweep', 'sweep_total_ms'),
       e_sweep_baseline_max_stall_ms: med('alone', 'eld_max_ms'),
       e_sweep_machine_max_stall_ms: med('sweep', 'machine_eld_max_ms'),
+      e_sweep_worst_gap_waiting_ms: med('sweep', 'worst_gap_waiting_ms'),
       e_sweep_wal_max_bytes: Math.max(med('sweep', 'wal_max_bytes'), med('scattered', 'wal_max_bytes')),
       e_sweep_scattered_max_stall_ms: med('scattered', 'eld_max_ms'),
     },
@@ -186,6 +198,7 @@ async function runOne(z: Sizes, run: number, kind: RunRecord['kind'], log: (line
     durationMs: z.windowMs,
     warmupMs: z.warmupMs,
     sweep: z.sweep,
+    traceGaps: true,
     ...(kind === 'alone' ? {} : { seedExpired: { rows: z.rows, order: kind === 'sweep' ? 'sent' : 'scattered' } as const }),
     beforeLoad,
     duringLoad,
@@ -208,6 +221,14 @@ async function runOne(z: Sizes, run: number, kind: RunRecord['kind'], log: (line
     longest_hold_ms: relay.umbra?.longestHoldMs ?? NaN,
     mean_lock_wait_ms: relay.umbra?.meanLockWaitMs ?? NaN,
     wal_restarts: relay.umbra?.walRestarts ?? NaN,
+    // The worst gap between two ticks of a 1 ms timer on the relay's main thread, and how much of
+    // it the thread ran and how much it waited for a CPU (bench/lib/gap-trace.ts; NaN off Linux).
+    worst_gap_ms: relay.gaps?.worst?.gapMs ?? NaN,
+    worst_gap_running_ms: relay.gaps?.worst?.runningMs ?? NaN,
+    worst_gap_waiting_ms: relay.gaps?.worst?.waitingMs ?? NaN,
+    worst_gap_gc_ms: relay.gaps?.worst?.gcMs ?? NaN,
+    gaps_over_8ms: relay.gaps?.count ?? NaN,
+    gaps_waiting_pct: relay.gaps && relay.gaps.total.gapMs > 0 ? (relay.gaps.total.waitingMs / relay.gaps.total.gapMs) * 100 : NaN,
   };
   let sweepStartInWindowMs = NaN;
   if (kind !== 'alone') {

@@ -276,6 +276,8 @@ export interface RunLoadOptions {
   seedExpired?: ExpiredSeed;
   /** Umbra: the sweeper's interval, batch and batch time budget (default: the relay's). */
   sweep?: { intervalMs: number; batch: number; maxBatchMs?: number };
+  /** Attribute the relay's event-loop gaps (RelayStats.gaps). */
+  traceGaps?: boolean;
   /**
    * Runs once the connections are open and said hello, right before the load starts.
    * `relayReadyAt`: `performance.now()` when the relay answered that it was listening (its
@@ -309,8 +311,9 @@ export async function runLoad(opts: RunLoadOptions): Promise<RunLoadResult> {
   const warmupMs = opts.warmupMs ?? 1000;
   const preseal = Math.ceil((rate / mid.conns) * ((warmupMs + opts.durationMs) / 1000 + 0.5) * 1.2 + 4);
   const pool = await LoadPool.create({ manifest: template.manifest, users: Array.from({ length: mid.conns }, (_, i) => i), preseal });
-  const startOpts: Pick<StartOptions, 'sweep' | 'seedExpired'> = {};
+  const startOpts: Pick<StartOptions, 'sweep' | 'seedExpired' | 'traceGaps'> = {};
   if (opts.sweep) startOpts.sweep = opts.sweep;
+  if (opts.traceGaps) startOpts.traceGaps = true;
   if (opts.seedExpired) startOpts.seedExpired = opts.seedExpired;
   const relay = await RelayProc.start(system, template, startOpts);
   const relayReadyAt = performance.now();

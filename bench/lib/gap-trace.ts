@@ -1,0 +1,101 @@
+// What the relay's main thread was doing while its event loop stalled: for every gap of more than
+// GAP_MS between two ticks of a 1 ms timer, how long the thread ran on a CPU and how long it was
+// ready to run but waiting for one, from the kernel's per-thread scheduler counters
+// (/proc/self/task/<tid>/schedstat: time on CPU, time waiting on a run queue, in ns); the rest of
+// a gap the thread slept (blocked in a system call). Time spent in garbage collection during the
+// gap comes from the gc performance entries. monitorEventLoopDelay says how long the worst stall
+// was; this says whose it was. Linux only; elsewhere `reading()` is null.
+import fs from 'node:fs';
+import { PerformanceObserver } from 'node:perf_hooks';
+
+/** Gaps longer than this are recorded (ms). */
+export const GAP_MS = 8;
+
+export interface Gap {
+  /** The gap between two ticks (ms). */
+  gapMs: number;
+  /** Of which the thread ran on a CPU (its own work, or time the CPU under it was taken away unseen). */
+  runningMs: number;
+  /** Of which it was ready to run and waited for a CPU (other threads or processes had them). */
+  waitingMs: number;
+  /** Garbage collection during the gap (ms). */
+  gcMs: number;
+}
+
+export interface GapReading {
+  /** The longest gap in the window (of any length), with what the thread did in it. */
+  worst: Gap | null;
+  /** All gaps over GAP_MS in the window: how many, and their sums. */
+  count: number;
+  total: Gap;
+}
+
+export class GapTrace {
+  private gaps: Gap[] = [];
+  private worst: Gap | null = null;
+  private readonly gcs: { start: number; end: number }[] = [];
+  private readonly timer: NodeJS.Timeout;
+  private readonly observer: PerformanceObserver;
+
+  private constructor(private readonly fd: number) {
+    const buf = Buffer.alloc(96);
+    const read = (): [number, number] => {
+      const n = fs.readSync(fd, buf, 0, buf.length, 0);
+      const [run, wait] = buf.toString('latin1', 0, n).split(' ');
+      return [Number(run) / 1e6, Number(wait) / 1e6];
+    };
+    this.observer = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) this.gcs.push({ start: e.startTime, end: e.startTime + e.duration });
+      // Only the last few seconds can overlap a gap still to be seen.
+      if (this.gcs.length > 4096) this.gcs.splice(0, 2048);
+    });
+    this.observer.observe({ entryTypes: ['gc'] });
+    let last = performance.now();
+    let [run0, wait0] = read();
+    this.timer = setInterval(() => {
+      const now = performance.now();
+      const [run, wait] = read();
+      if (now - last > GAP_MS || now - last > (this.worst?.gapMs ?? 0)) {
+        let gcMs = 0;
+        for (const g of this.gcs) gcMs += Math.max(0, Math.min(g.end, now) - Math.max(g.start, last));
+        const gap = { gapMs: now - last, runningMs: run - run0, waitingMs: wait - wait0, gcMs };
+        if (gap.gapMs > GAP_MS) this.gaps.push(gap);
+        if (gap.gapMs > (this.worst?.gapMs ?? 0)) this.worst = gap;
+      }
+      last = now;
+      run0 = run;
+      wait0 = wait;
+    }, 1);
+  }
+
+  /** Starts tracing the calling thread, or returns null where the kernel has no schedstat for it. */
+  static start(): GapTrace | null {
+    try {
+      return new GapTrace(fs.openSync(`/proc/self/task/${process.pid}/schedstat`, 'r'));
+    } catch {
+      return null;
+    }
+  }
+
+  reset(): void {
+    this.gaps = [];
+    this.worst = null;
+  }
+
+  reading(): GapReading {
+    const total: Gap = { gapMs: 0, runningMs: 0, waitingMs: 0, gcMs: 0 };
+    for (const g of this.gaps) {
+      total.gapMs += g.gapMs;
+      total.runningMs += g.runningMs;
+      total.waitingMs += g.waitingMs;
+      total.gcMs += g.gcMs;
+    }
+    return { worst: this.worst, count: this.gaps.length, total };
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.observer.disconnect();
+    fs.closeSync(this.fd);
+  }
+}

@@ -1,0 +1,37 @@
+// The bench's gap attribution (bench/lib/gap-trace.ts) on gaps whose cause is known: the thread
+// computing, and the thread asleep. E-sweep reports it for its worst event-loop stall.
+import { describe, expect, it } from 'vitest';
+import { GAP_MS, GapTrace } from '../../bench/lib/gap-trace.ts';
+
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+describe.runIf(process.platform === 'linux')('GapTrace', () => {
+  it('a gap spent computing is counted as running; one spent asleep as neither running nor waiting', async () => {
+    const trace = GapTrace.start()!;
+    try {
+      expect(trace).not.toBeNull();
+      await tick();
+      trace.reset();
+      const busyUntil = performance.now() + 60;
+      while (performance.now() < busyUntil);
+      await tick();
+      const busy = trace.reading();
+      expect(busy.worst!.gapMs).toBeGreaterThanOrEqual(60);
+      // A busy thread is on a CPU unless something else took it: most of the gap, here.
+      expect(busy.worst!.runningMs + busy.worst!.waitingMs).toBeGreaterThan(busy.worst!.gapMs * 0.9);
+      expect(busy.worst!.runningMs).toBeGreaterThan(20);
+      expect(busy.count).toBeGreaterThanOrEqual(1);
+      expect(busy.total.gapMs).toBeGreaterThanOrEqual(busy.worst!.gapMs);
+
+      trace.reset();
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60);
+      await tick();
+      const asleep = trace.reading();
+      expect(asleep.worst!.gapMs).toBeGreaterThanOrEqual(60);
+      expect(asleep.worst!.runningMs + asleep.worst!.waitingMs).toBeLessThan(asleep.worst!.gapMs / 2);
+      expect(GAP_MS).toBeLessThan(60);
+    } finally {
+      trace.stop();
+    }
+  });
+});
