@@ -4,10 +4,17 @@
 // the parent's side is `StallProbe` below.
 import { fork, type ChildProcess } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { GapTrace, type Gap } from './gap-trace.ts';
 
 export interface ProbeReading {
   maxMs: number;
   p99Ms: number;
+  /**
+   * The probe's worst gap and what its thread did in it (Linux): an idle process that neither ran
+   * nor waited for a CPU through a gap was woken late (its timer, or the CPU it sleeps on, was
+   * late), which no design of the system under test can change.
+   */
+  worstGap: Gap | null;
 }
 
 type ProbeRequest = { t: 'reset' } | { t: 'read' } | { t: 'stop' };
@@ -16,14 +23,17 @@ type ProbeReply = { t: 'ready' } | { t: 'reset' } | ({ t: 'read' } & ProbeReadin
 function child(): void {
   const eld = monitorEventLoopDelay({ resolution: 1 });
   eld.enable();
+  const gaps = GapTrace.start();
   process.on('message', (m: ProbeRequest) => {
     if (m.t === 'reset') {
       eld.reset();
+      gaps?.reset();
       process.send!({ t: 'reset' } satisfies ProbeReply);
     } else if (m.t === 'read') {
-      process.send!({ t: 'read', maxMs: eld.max / 1e6, p99Ms: eld.percentile(99) / 1e6 } satisfies ProbeReply);
+      process.send!({ t: 'read', maxMs: eld.max / 1e6, p99Ms: eld.percentile(99) / 1e6, worstGap: gaps?.reading().worst ?? null } satisfies ProbeReply);
     } else {
       eld.disable();
+      gaps?.stop();
       process.disconnect();
     }
   });
@@ -49,7 +59,7 @@ export class StallProbe {
   async read(): Promise<ProbeReading> {
     this.proc.send({ t: 'read' } satisfies ProbeRequest);
     const r = await this.next('read');
-    return { maxMs: r.maxMs, p99Ms: r.p99Ms };
+    return { maxMs: r.maxMs, p99Ms: r.p99Ms, worstGap: r.worstGap };
   }
 
   stop(): void {

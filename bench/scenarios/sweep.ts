@@ -108,6 +108,10 @@ export async function runSweep(opts: ScenarioOptions): Promise<ScenarioResult> {
     worst_gap_ms_alone: med('alone', 'worst_gap_ms'),
     worst_gap_running_ms_alone: med('alone', 'worst_gap_running_ms'),
     worst_gap_waiting_ms_alone: med('alone', 'worst_gap_waiting_ms'),
+    machine_worst_gap_ms_sweep: med('sweep', 'machine_worst_gap_ms'),
+    machine_worst_gap_woken_late_ms_sweep: med('sweep', 'machine_worst_gap_woken_late_ms'),
+    machine_worst_gap_ms_alone: med('alone', 'machine_worst_gap_ms'),
+    machine_worst_gap_woken_late_ms_alone: med('alone', 'machine_worst_gap_woken_late_ms'),
     gaps_over_8ms_sweep: med('sweep', 'gaps_over_8ms'),
     gaps_over_8ms_alone: med('alone', 'gaps_over_8ms'),
     gaps_waiting_pct_sweep: med('sweep', 'gaps_waiting_pct'),
@@ -228,6 +232,10 @@ async function runOne(z: Sizes, run: number, kind: RunRecord['kind'], log: (line
     worst_gap_waiting_ms: relay.gaps?.worst?.waitingMs ?? NaN,
     worst_gap_gc_ms: relay.gaps?.worst?.gcMs ?? NaN,
     gaps_over_8ms: relay.gaps?.count ?? NaN,
+    // The idle probe's worst gap, and how much of it the probe spent neither running nor waiting
+    // for a CPU: woken late by the machine.
+    machine_worst_gap_ms: result.machine.worstGap?.gapMs ?? NaN,
+    machine_worst_gap_woken_late_ms: result.machine.worstGap ? result.machine.worstGap.gapMs - result.machine.worstGap.runningMs - result.machine.worstGap.waitingMs : NaN,
     gaps_waiting_pct: relay.gaps && relay.gaps.total.gapMs > 0 ? (relay.gaps.total.waitingMs / relay.gaps.total.gapMs) * 100 : NaN,
   };
   let sweepStartInWindowMs = NaN;
