@@ -37,8 +37,14 @@ function sizes(quick: boolean): Sizes {
 const RESET_AFTER_WARMUP_MS = 100;
 const POLL_MS = 100;
 
-type Kind = 'alone' | 'sweep' | 'scattered';
-const KINDS: readonly Kind[] = ['alone', 'sweep', 'scattered'];
+/**
+ * `raw-ws`: the raw `ws` relay (bench/baselines/raw-ws.ts) under the same load for the same window,
+ * the runtime's ceiling: what the machine does to an event loop that forwards frames and nothing else.
+ */
+type Kind = 'alone' | 'raw-ws' | 'sweep' | 'scattered';
+const KINDS: readonly Kind[] = ['alone', 'raw-ws', 'sweep', 'scattered'];
+/** Kinds with a backlog to sweep. */
+const hasBacklog = (kind: Kind): boolean => kind === 'sweep' || kind === 'scattered';
 
 interface RunRecord {
   run: number;
@@ -58,7 +64,7 @@ export async function runSweep(opts: ScenarioOptions): Promise<ScenarioResult> {
   const z = { ...sizes(quick), ...(opts.runs ? { runs: opts.runs } : {}) };
   log(
     `## E-sweep: ${z.rows.toLocaleString('en-US')} expired envelopes swept under A-mid (sweep every ${z.sweep.intervalMs} ms, ` +
-      `batches of up to ${z.sweep.batch} rows and ${z.sweep.maxBatchMs} ms; ${z.windowMs / 1000} s window), against A-mid alone`,
+      `batches of up to ${z.sweep.batch} rows and ${z.sweep.maxBatchMs} ms; ${z.windowMs / 1000} s window), against A-mid alone and A-mid on raw ws`,
   );
   const records: RunRecord[] = [];
   for (let run = 1; run <= z.runs; run++) {
@@ -74,7 +80,7 @@ export async function runSweep(opts: ScenarioOptions): Promise<ScenarioResult> {
           (rec.result.load.errors ? ` errorKinds=${JSON.stringify(rec.result.load.errorKinds)}` : '') +
           (rec.late ? ' LATE: the sweep started before the window' : ''),
       );
-      if (kind !== 'alone' && !rec.sweep) log(`E-sweep run ${run}: the sweep did NOT finish inside the ${z.windowMs / 1000} s window`);
+      if (hasBacklog(kind) && !rec.sweep) log(`E-sweep run ${run}: the sweep did NOT finish inside the ${z.windowMs / 1000} s window`);
     }
   }
 
@@ -99,6 +105,13 @@ export async function runSweep(opts: ScenarioOptions): Promise<ScenarioResult> {
     sweep_yielded_pct: med('sweep', 'yielded_pct'),
     eld_max_ms_sweep: med('sweep', 'eld_max_ms'),
     eld_max_ms_alone: med('alone', 'eld_max_ms'),
+    eld_max_ms_raw_ws: med('raw-ws', 'eld_max_ms'),
+    machine_eld_max_ms_raw_ws: med('raw-ws', 'machine_eld_max_ms'),
+    worst_gap_ms_raw_ws: med('raw-ws', 'worst_gap_ms'),
+    worst_gap_running_ms_raw_ws: med('raw-ws', 'worst_gap_running_ms'),
+    worst_gap_waiting_ms_raw_ws: med('raw-ws', 'worst_gap_waiting_ms'),
+    p99_ms_raw_ws: med('raw-ws', 'p99_ms'),
+    relay_cpu_ms_per_s_raw_ws: med('raw-ws', 'relay_cpu_ms_per_s'),
     machine_eld_max_ms_sweep: med('sweep', 'machine_eld_max_ms'),
     machine_eld_max_ms_alone: med('alone', 'machine_eld_max_ms'),
     worst_gap_ms_sweep: med('sweep', 'worst_gap_ms'),
@@ -157,6 +170,8 @@ export async function runSweep(opts: ScenarioOptions): Promise<ScenarioResult> {
       e_sweep_max_stall_ms: med('sweep', 'eld_max_ms'),
       e_sweep_total_ms: med('sweep', 'sweep_total_ms'),
       e_sweep_baseline_max_stall_ms: med('alone', 'eld_max_ms'),
+      e_sweep_raw_ws_max_stall_ms: med('raw-ws', 'eld_max_ms'),
+      e_sweep_max_stall_ratio_vs_ws: med('sweep', 'eld_max_ms') / med('raw-ws', 'eld_max_ms'),
       e_sweep_machine_max_stall_ms: med('sweep', 'machine_eld_max_ms'),
       e_sweep_worst_gap_waiting_ms: med('sweep', 'worst_gap_waiting_ms'),
       e_sweep_wal_max_bytes: Math.max(med('sweep', 'wal_max_bytes'), med('scattered', 'wal_max_bytes')),
@@ -185,7 +200,7 @@ async function runOne(z: Sizes, run: number, kind: RunRecord['kind'], log: (line
   const duringLoad = async (relay: RelayProc) => {
     windowOpensAt = Date.now() + z.warmupMs + RESET_AFTER_WARMUP_MS;
     windowEndsAt = windowOpensAt + z.windowMs;
-    if (kind === 'alone') return;
+    if (!hasBacklog(kind)) return;
     while (Date.now() < windowEndsAt) {
       await new Promise((r) => setTimeout(r, POLL_MS));
       const s = await relay.sweeperStats();
@@ -203,7 +218,8 @@ async function runOne(z: Sizes, run: number, kind: RunRecord['kind'], log: (line
     warmupMs: z.warmupMs,
     sweep: z.sweep,
     traceGaps: true,
-    ...(kind === 'alone' ? {} : { seedExpired: { rows: z.rows, order: kind === 'sweep' ? 'sent' : 'scattered' } as const }),
+    ...(kind === 'raw-ws' ? { system: 'raw-ws' as const } : {}),
+    ...(!hasBacklog(kind) ? {} : { seedExpired: { rows: z.rows, order: kind === 'sweep' ? 'sent' : 'scattered' } as const }),
     beforeLoad,
     duringLoad,
     log,
@@ -239,7 +255,7 @@ async function runOne(z: Sizes, run: number, kind: RunRecord['kind'], log: (line
     gaps_waiting_pct: relay.gaps && relay.gaps.total.gapMs > 0 ? (relay.gaps.total.waitingMs / relay.gaps.total.gapMs) * 100 : NaN,
   };
   let sweepStartInWindowMs = NaN;
-  if (kind !== 'alone') {
+  if (hasBacklog(kind)) {
     const last = sweep ?? result.sweeper;
     figures.rows_swept = sweep ? sweep.swept : z.rows - leftAtEnd;
     if (sweep) {
