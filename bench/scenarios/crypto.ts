@@ -35,9 +35,9 @@ import {
   sealEnvelope,
   signStatement,
   signWithContext,
+  signedBytes,
   statementHash,
   toB64,
-  utf8,
   verifyEnvelopeSignature,
   verifyWithContext,
   wipe,
@@ -269,8 +269,8 @@ async function nativeEd25519(env: SealedEnvelope, epochKey: Uint8Array, sender: 
   const subtle = globalThis.crypto.subtle;
   const alg = { name: 'Ed25519' };
   const pk = sender.signing.publicKey;
-  const signedBytes = (e: SealedEnvelope) => concatBytes(utf8(CTX.messageSig), Uint8Array.of(0), messageAd(e), e.ct);
-  const message = signedBytes(env);
+  const signedEnvelope = (e: SealedEnvelope) => signedBytes(CTX.messageSig, concatBytes(messageAd(e), e.ct));
+  const message = signedEnvelope(env);
   const importPk = () => subtle.importKey('raw', buf(pk), alg, false, ['verify']);
   const cryptoKey = await importPk();
   const keyObject: KeyObject = createPublicKey({ key: Buffer.from(concatBytes(ED25519_SPKI_PREFIX, pk)), format: 'der', type: 'spki' });
@@ -278,7 +278,7 @@ async function nativeEd25519(env: SealedEnvelope, epochKey: Uint8Array, sender: 
   const tamperedCt = Uint8Array.from(env.ct);
   tamperedCt[tamperedCt.length - 1] = tamperedCt[tamperedCt.length - 1]! ^ 1;
   const tampered = { ...env, ct: tamperedCt };
-  const badMessage = signedBytes(tampered);
+  const badMessage = signedEnvelope(tampered);
   const verdicts = {
     libsodium: [verifyEnvelopeSignature(env, pk), verifyEnvelopeSignature(tampered, pk)],
     webcrypto: [await subtle.verify(alg, cryptoKey, buf(env.sig), buf(message)), await subtle.verify(alg, cryptoKey, buf(env.sig), buf(badMessage))],
@@ -298,7 +298,7 @@ async function nativeEd25519(env: SealedEnvelope, epochKey: Uint8Array, sender: 
   const openNative = async (e: SealedEnvelope, key: CryptoKey | null): Promise<Uint8Array> => {
     if (e.v !== PROTOCOL_VERSION || !SUPPORTED_SUITES.includes(e.suite)) throw new UmbraError('verification_failed', 'unsupported');
     const eAd = messageAd(e);
-    const signedMsg = concatBytes(utf8(CTX.messageSig), Uint8Array.of(0), eAd, e.ct);
+    const signedMsg = signedBytes(CTX.messageSig, concatBytes(eAd, e.ct));
     const verifyKey = key ?? (await importPk());
     if (!(await subtle.verify(alg, verifyKey, buf(e.sig), buf(signedMsg)))) throw new UmbraError('verification_failed', 'bad signature');
     return openAead(epochKey, e.ct, eAd);
@@ -306,7 +306,7 @@ async function nativeEd25519(env: SealedEnvelope, epochKey: Uint8Array, sender: 
   const openNode = (e: SealedEnvelope): Uint8Array => {
     if (e.v !== PROTOCOL_VERSION || !SUPPORTED_SUITES.includes(e.suite)) throw new UmbraError('verification_failed', 'unsupported');
     const eAd = messageAd(e);
-    const signedMsg = concatBytes(utf8(CTX.messageSig), Uint8Array.of(0), eAd, e.ct);
+    const signedMsg = signedBytes(CTX.messageSig, concatBytes(eAd, e.ct));
     if (!nodeVerify(null, signedMsg, keyObject, e.sig)) throw new UmbraError('verification_failed', 'bad signature');
     return openAead(epochKey, e.ct, eAd);
   };
