@@ -4,7 +4,7 @@
 // (/proc/self/task/<tid>/schedstat: time on CPU, time waiting on a run queue, in ns); the rest of
 // a gap the thread slept (blocked in a system call). Time spent in garbage collection during the
 // gap comes from the gc performance entries. monitorEventLoopDelay says how long the worst stall
-// was; this says whose it was. Linux only; elsewhere `reading()` is null.
+// was; this says whose it was. Linux only: elsewhere `GapTrace.start()` returns null.
 import fs from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
 
