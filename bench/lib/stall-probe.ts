@@ -15,6 +15,8 @@ export interface ProbeReading {
    * late), which no design of the system under test can change.
    */
   worstGap: Gap | null;
+  /** How many of the probe's gaps were over the stall target (null off Linux). */
+  gapsOverTarget: number | null;
 }
 
 type ProbeRequest = { t: 'reset' } | { t: 'read' } | { t: 'stop' };
@@ -30,7 +32,8 @@ function child(): void {
       gaps?.reset();
       process.send!({ t: 'reset' } satisfies ProbeReply);
     } else if (m.t === 'read') {
-      process.send!({ t: 'read', maxMs: eld.max / 1e6, p99Ms: eld.percentile(99) / 1e6, worstGap: gaps?.reading().worst ?? null } satisfies ProbeReply);
+      const g = gaps?.reading();
+      process.send!({ t: 'read', maxMs: eld.max / 1e6, p99Ms: eld.percentile(99) / 1e6, worstGap: g?.worst ?? null, gapsOverTarget: g?.overTarget ?? null } satisfies ProbeReply);
     } else {
       eld.disable();
       gaps?.stop();
@@ -59,7 +62,7 @@ export class StallProbe {
   async read(): Promise<ProbeReading> {
     this.proc.send({ t: 'read' } satisfies ProbeRequest);
     const r = await this.next('read');
-    return { maxMs: r.maxMs, p99Ms: r.p99Ms, worstGap: r.worstGap };
+    return { maxMs: r.maxMs, p99Ms: r.p99Ms, worstGap: r.worstGap, gapsOverTarget: r.gapsOverTarget };
   }
 
   stop(): void {

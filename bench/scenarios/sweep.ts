@@ -3,12 +3,15 @@
 // so the cost of sweeping shows as the difference: event-loop stalls, delivery latency, CPU, WAL.
 // `sweep` is a backlog in the order it was sent (the headline figure); `scattered` is the same
 // number of rows in a pathological order, one page per deletion (bench/lib/relay-ipc.ts ExpiredSeed).
+// Each run starts with the idle probe alone on the quiet machine for one window (`at-rest`): the
+// floor under every stall figure, which no relay design can go below.
 import Database from 'better-sqlite3';
 import path from 'node:path';
 import { defaultConfig } from '../../server/config.ts';
 import { DB_FILE } from '../../server/db.ts';
 import type { SweeperStats } from '../../server/sweeper.ts';
 import type { RelayProc } from '../lib/relay-client.ts';
+import { StallProbe, type ProbeReading } from '../lib/stall-probe.ts';
 import { median } from '../lib/stats.ts';
 import { fmt, runLoad, type RunLoadResult } from './traffic.ts';
 import type { ScenarioOptions, ScenarioResult } from '../lib/scenario.ts';
@@ -67,7 +70,14 @@ export async function runSweep(opts: ScenarioOptions): Promise<ScenarioResult> {
       `batches of up to ${z.sweep.batch} rows and ${z.sweep.maxBatchMs} ms; ${z.windowMs / 1000} s window), against A-mid alone and A-mid on raw ws`,
   );
   const records: RunRecord[] = [];
+  const atRest: ProbeReading[] = [];
   for (let run = 1; run <= z.runs; run++) {
+    const rest = await machineAtRest(z.windowMs);
+    atRest.push(rest);
+    log(
+      `E-sweep run ${run} at-rest eld_max_ms=${fmt(rest.maxMs)} worst_gap_ms=${fmt(rest.worstGap?.gapMs ?? NaN)} ` +
+        `woken_late_ms=${fmt(wokenLate(rest))} gaps_over_20ms=${fmt(rest.gapsOverTarget ?? NaN)}`,
+    );
     for (const kind of KINDS) {
       const rec = await runOne(z, run, kind, log);
       records.push(rec);
@@ -106,6 +116,9 @@ export async function runSweep(opts: ScenarioOptions): Promise<ScenarioResult> {
     eld_max_ms_sweep: med('sweep', 'eld_max_ms'),
     eld_max_ms_alone: med('alone', 'eld_max_ms'),
     eld_max_ms_raw_ws: med('raw-ws', 'eld_max_ms'),
+    machine_at_rest_eld_max_ms: median(atRest.map((r) => r.maxMs)),
+    machine_at_rest_eld_max_ms_worst: Math.max(...atRest.map((r) => r.maxMs)),
+    machine_at_rest_worst_gap_woken_late_ms: median(atRest.map(wokenLate)),
     machine_eld_max_ms_raw_ws: med('raw-ws', 'machine_eld_max_ms'),
     worst_gap_ms_raw_ws: med('raw-ws', 'worst_gap_ms'),
     worst_gap_running_ms_raw_ws: med('raw-ws', 'worst_gap_running_ms'),
@@ -126,6 +139,11 @@ export async function runSweep(opts: ScenarioOptions): Promise<ScenarioResult> {
     machine_worst_gap_ms_alone: med('alone', 'machine_worst_gap_ms'),
     machine_worst_gap_woken_late_ms_alone: med('alone', 'machine_worst_gap_woken_late_ms'),
     gaps_over_8ms_sweep: med('sweep', 'gaps_over_8ms'),
+    gaps_over_20ms_sweep: med('sweep', 'gaps_over_20ms'),
+    gaps_over_20ms_alone: med('alone', 'gaps_over_20ms'),
+    gaps_over_20ms_raw_ws: med('raw-ws', 'gaps_over_20ms'),
+    machine_gaps_over_20ms_sweep: med('sweep', 'machine_gaps_over_20ms'),
+    machine_at_rest_gaps_over_20ms: median(atRest.map((r) => r.gapsOverTarget ?? NaN)),
     gaps_over_8ms_alone: med('alone', 'gaps_over_8ms'),
     gaps_waiting_pct_sweep: med('sweep', 'gaps_waiting_pct'),
     gaps_waiting_pct_alone: med('alone', 'gaps_waiting_pct'),
@@ -173,6 +191,7 @@ export async function runSweep(opts: ScenarioOptions): Promise<ScenarioResult> {
       e_sweep_raw_ws_max_stall_ms: med('raw-ws', 'eld_max_ms'),
       e_sweep_max_stall_ratio_vs_ws: med('sweep', 'eld_max_ms') / med('raw-ws', 'eld_max_ms'),
       e_sweep_machine_max_stall_ms: med('sweep', 'machine_eld_max_ms'),
+      e_sweep_machine_at_rest_max_stall_ms: median(atRest.map((r) => r.maxMs)),
       e_sweep_worst_gap_waiting_ms: med('sweep', 'worst_gap_waiting_ms'),
       e_sweep_wal_max_bytes: Math.max(med('sweep', 'wal_max_bytes'), med('scattered', 'wal_max_bytes')),
       e_sweep_scattered_max_stall_ms: med('scattered', 'eld_max_ms'),
@@ -248,10 +267,12 @@ async function runOne(z: Sizes, run: number, kind: RunRecord['kind'], log: (line
     worst_gap_waiting_ms: relay.gaps?.worst?.waitingMs ?? NaN,
     worst_gap_gc_ms: relay.gaps?.worst?.gcMs ?? NaN,
     gaps_over_8ms: relay.gaps?.count ?? NaN,
+    gaps_over_20ms: relay.gaps?.overTarget ?? NaN,
+    machine_gaps_over_20ms: result.machine.gapsOverTarget ?? NaN,
     // The idle probe's worst gap, and how much of it the probe spent neither running nor waiting
     // for a CPU: woken late by the machine.
     machine_worst_gap_ms: result.machine.worstGap?.gapMs ?? NaN,
-    machine_worst_gap_woken_late_ms: result.machine.worstGap ? result.machine.worstGap.gapMs - result.machine.worstGap.runningMs - result.machine.worstGap.waitingMs : NaN,
+    machine_worst_gap_woken_late_ms: wokenLate(result.machine),
     gaps_waiting_pct: relay.gaps && relay.gaps.total.gapMs > 0 ? (relay.gaps.total.waitingMs / relay.gaps.total.gapMs) * 100 : NaN,
   };
   let sweepStartInWindowMs = NaN;
@@ -278,6 +299,27 @@ async function runOne(z: Sizes, run: number, kind: RunRecord['kind'], log: (line
     figures.yielded_pct = last && last.threadBatches > 0 ? (last.yielded / last.threadBatches) * 100 : NaN;
   }
   return { run, kind, result, sweep, sweepStartInWindowMs, late, figures };
+}
+
+/**
+ * The floor under every stall figure: the idle probe alone on the machine for one window, with no
+ * relay and no load. What it sees is the machine's own (the hypervisor waking the process late).
+ */
+async function machineAtRest(windowMs: number): Promise<ProbeReading> {
+  const probe = await StallProbe.start();
+  try {
+    await probe.reset();
+    await new Promise((r) => setTimeout(r, windowMs));
+    return await probe.read();
+  } finally {
+    probe.stop();
+  }
+}
+
+/** How much of a probe's worst gap it neither ran nor waited for a CPU: the machine woke it late. */
+function wokenLate(r: ProbeReading): number {
+  const g = r.worstGap;
+  return g ? g.gapMs - g.runningMs - g.waitingMs : NaN;
 }
 
 /** Expired envelopes still in the relay's file, read on a connection of its own (one indexed count). */

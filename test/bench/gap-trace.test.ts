@@ -1,7 +1,7 @@
 // The bench's gap attribution (bench/lib/gap-trace.ts) on gaps whose cause is known: the thread
 // computing, and the thread asleep. E-sweep reports it for its worst event-loop stall.
 import { describe, expect, it } from 'vitest';
-import { GAP_MS, GapTrace } from '../../bench/lib/gap-trace.ts';
+import { GAP_MS, GapTrace, STALL_TARGET_MS } from '../../bench/lib/gap-trace.ts';
 
 const tick = () => new Promise((r) => setTimeout(r, 5));
 
@@ -30,6 +30,30 @@ describe.runIf(process.platform === 'linux')('GapTrace', () => {
       expect(asleep.worst!.gapMs).toBeGreaterThanOrEqual(60);
       expect(asleep.worst!.runningMs + asleep.worst!.waitingMs).toBeLessThan(asleep.worst!.gapMs / 2);
       expect(GAP_MS).toBeLessThan(60);
+    } finally {
+      trace.stop();
+    }
+  });
+
+  it('counts the gaps over the stall target apart from the shorter ones', async () => {
+    const trace = GapTrace.start()!;
+    const busy = async (ms: number) => {
+      await tick();
+      trace.reset();
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+      await tick();
+      return trace.reading();
+    };
+    try {
+      const long = await busy(60);
+      expect(long.overTarget).toBeGreaterThanOrEqual(1);
+      expect(long.overTarget).toBeLessThanOrEqual(long.count);
+      // A 12 ms gap is recorded (over GAP_MS) and over the target only if the machine stretched it past 20 ms.
+      const short = await busy(12);
+      expect(GAP_MS).toBeLessThan(12);
+      expect(short.count).toBeGreaterThanOrEqual(1);
+      expect(short.overTarget > 0).toBe(short.worst!.gapMs > STALL_TARGET_MS);
     } finally {
       trace.stop();
     }

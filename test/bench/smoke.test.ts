@@ -85,6 +85,9 @@ describe('benchmark smoke (--quick)', () => {
     const sweep = report.scenarios.sweep as unknown as Record<string, unknown> | undefined;
     expect(sweep?.errors_sweep, 'E-sweep errors under the sweep').toBe(0);
     expect(sweep?.errors_alone, 'E-sweep errors alone').toBe(0);
+    // The floor under the stall figures: the idle probe alone on the quiet machine.
+    const atRest = sweep?.machine_at_rest_eld_max_ms;
+    expect(typeof atRest === 'number' && Number.isFinite(atRest) && atRest > 0, `E-sweep machine_at_rest_eld_max_ms is ${String(atRest)}`).toBe(true);
 
     expect(bench.stdout).toMatch(/^\| scenario \| figure \|.*\|$/m);
   });
