@@ -3,8 +3,9 @@
 // ready to run but waiting for one, from the kernel's per-thread scheduler counters
 // (/proc/self/task/<tid>/schedstat: time on CPU, time waiting on a run queue, in ns); the rest of
 // a gap the thread slept (blocked in a system call). Time spent in garbage collection during the
-// gap comes from the gc performance entries. monitorEventLoopDelay says how long the worst stall
-// was; this says whose it was. Linux only: elsewhere `GapTrace.start()` returns null.
+// gap comes from the gc performance entries, and time inside the relay's group commits (SQLite on
+// the event loop) from the spans the relay reports (`span`). monitorEventLoopDelay says how long
+// the worst stall was; this says whose it was. Linux only: elsewhere `GapTrace.start()` returns null.
 import fs from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
 
@@ -22,6 +23,8 @@ export interface Gap {
   waitingMs: number;
   /** Garbage collection during the gap (ms). */
   gcMs: number;
+  /** Time inside reported spans (the relay's group commits) during the gap (ms). */
+  commitMs: number;
 }
 
 export interface GapReading {
@@ -29,15 +32,46 @@ export interface GapReading {
   worst: Gap | null;
   /** All gaps over GAP_MS in the window: how many, and their sums. */
   count: number;
-  /** Of those, the gaps over STALL_TARGET_MS: how often the target was missed, not only by how much. */
-  overTarget: number;
   total: Gap;
+  /** Of those, the gaps over STALL_TARGET_MS: how often the target was missed, not only by how much, and their sums. */
+  overTarget: number;
+  overTargetTotal: Gap;
+}
+
+/** Intervals (performance.now() ms) kept only as long as a gap still to be seen can overlap them. */
+class Spans {
+  private readonly list: { start: number; end: number }[] = [];
+
+  add(start: number, end: number): void {
+    this.list.push({ start, end });
+    if (this.list.length > 4096) this.list.splice(0, 2048);
+  }
+
+  /** How much of [from, to] the spans cover (they do not overlap one another). */
+  within(from: number, to: number): number {
+    let ms = 0;
+    for (const g of this.list) ms += Math.max(0, Math.min(g.end, to) - Math.max(g.start, from));
+    return ms;
+  }
+}
+
+function sum(gaps: readonly Gap[]): Gap {
+  const total: Gap = { gapMs: 0, runningMs: 0, waitingMs: 0, gcMs: 0, commitMs: 0 };
+  for (const g of gaps) {
+    total.gapMs += g.gapMs;
+    total.runningMs += g.runningMs;
+    total.waitingMs += g.waitingMs;
+    total.gcMs += g.gcMs;
+    total.commitMs += g.commitMs;
+  }
+  return total;
 }
 
 export class GapTrace {
   private gaps: Gap[] = [];
   private worst: Gap | null = null;
-  private readonly gcs: { start: number; end: number }[] = [];
+  private readonly gcs = new Spans();
+  private readonly commits = new Spans();
   private readonly timer: NodeJS.Timeout;
   private readonly observer: PerformanceObserver;
 
@@ -49,9 +83,7 @@ export class GapTrace {
       return [Number(run) / 1e6, Number(wait) / 1e6];
     };
     this.observer = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) this.gcs.push({ start: e.startTime, end: e.startTime + e.duration });
-      // Only the last few seconds can overlap a gap still to be seen.
-      if (this.gcs.length > 4096) this.gcs.splice(0, 2048);
+      for (const e of list.getEntries()) this.gcs.add(e.startTime, e.startTime + e.duration);
     });
     this.observer.observe({ entryTypes: ['gc'] });
     let last = performance.now();
@@ -60,9 +92,7 @@ export class GapTrace {
       const now = performance.now();
       const [run, wait] = read();
       if (now - last > GAP_MS || now - last > (this.worst?.gapMs ?? 0)) {
-        let gcMs = 0;
-        for (const g of this.gcs) gcMs += Math.max(0, Math.min(g.end, now) - Math.max(g.start, last));
-        const gap = { gapMs: now - last, runningMs: run - run0, waitingMs: wait - wait0, gcMs };
+        const gap = { gapMs: now - last, runningMs: run - run0, waitingMs: wait - wait0, gcMs: this.gcs.within(last, now), commitMs: this.commits.within(last, now) };
         if (gap.gapMs > GAP_MS) this.gaps.push(gap);
         if (gap.gapMs > (this.worst?.gapMs ?? 0)) this.worst = gap;
       }
@@ -81,20 +111,19 @@ export class GapTrace {
     }
   }
 
+  /** Notes a span of the thread's own work (a group commit: performance.now() at its start, and its length). */
+  span(start: number, ms: number): void {
+    this.commits.add(start, start + ms);
+  }
+
   reset(): void {
     this.gaps = [];
     this.worst = null;
   }
 
   reading(): GapReading {
-    const total: Gap = { gapMs: 0, runningMs: 0, waitingMs: 0, gcMs: 0 };
-    for (const g of this.gaps) {
-      total.gapMs += g.gapMs;
-      total.runningMs += g.runningMs;
-      total.waitingMs += g.waitingMs;
-      total.gcMs += g.gcMs;
-    }
-    return { worst: this.worst, count: this.gaps.length, overTarget: this.gaps.filter((g) => g.gapMs > STALL_TARGET_MS).length, total };
+    const over = this.gaps.filter((g) => g.gapMs > STALL_TARGET_MS);
+    return { worst: this.worst, count: this.gaps.length, total: sum(this.gaps), overTarget: over.length, overTargetTotal: sum(over) };
   }
 
   stop(): void {

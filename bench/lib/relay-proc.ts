@@ -167,6 +167,10 @@ async function start(m: Extract<ToChild, { t: 'start' }>): Promise<number> {
           ...(m.sweep ? { sweep: { ...base.sweep, ...m.sweep } } : {}),
         }),
       );
+      if (gapTrace) {
+        const trace = gapTrace;
+        relay.hub.commits.onCommitTimed = (start, ms) => trace.span(start, ms);
+      }
       return relay.port;
     }
     case 'raw-ws':

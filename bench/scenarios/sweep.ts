@@ -131,6 +131,13 @@ export async function runSweep(opts: ScenarioOptions): Promise<ScenarioResult> {
     worst_gap_running_ms_sweep: med('sweep', 'worst_gap_running_ms'),
     worst_gap_waiting_ms_sweep: med('sweep', 'worst_gap_waiting_ms'),
     worst_gap_gc_ms_sweep: med('sweep', 'worst_gap_gc_ms'),
+    worst_gap_commit_ms_sweep: med('sweep', 'worst_gap_commit_ms'),
+    worst_gap_commit_ms_alone: med('alone', 'worst_gap_commit_ms'),
+    over_20ms_running_pct_sweep: med('sweep', 'over_20ms_running_pct'),
+    over_20ms_running_pct_alone: med('alone', 'over_20ms_running_pct'),
+    over_20ms_running_pct_raw_ws: med('raw-ws', 'over_20ms_running_pct'),
+    over_20ms_commit_pct_sweep: med('sweep', 'over_20ms_commit_pct'),
+    over_20ms_commit_pct_alone: med('alone', 'over_20ms_commit_pct'),
     worst_gap_ms_alone: med('alone', 'worst_gap_ms'),
     worst_gap_running_ms_alone: med('alone', 'worst_gap_running_ms'),
     worst_gap_waiting_ms_alone: med('alone', 'worst_gap_waiting_ms'),
@@ -266,6 +273,10 @@ async function runOne(z: Sizes, run: number, kind: RunRecord['kind'], log: (line
     worst_gap_running_ms: relay.gaps?.worst?.runningMs ?? NaN,
     worst_gap_waiting_ms: relay.gaps?.worst?.waitingMs ?? NaN,
     worst_gap_gc_ms: relay.gaps?.worst?.gcMs ?? NaN,
+    worst_gap_commit_ms: relay.gaps?.worst?.commitMs ?? NaN,
+    // Of all the time in gaps over the 20 ms target: how much the thread ran, and how much of that was group commits.
+    over_20ms_running_pct: pct(relay.gaps?.overTargetTotal.runningMs, relay.gaps?.overTargetTotal.gapMs),
+    over_20ms_commit_pct: pct(relay.gaps?.overTargetTotal.commitMs, relay.gaps?.overTargetTotal.gapMs),
     gaps_over_8ms: relay.gaps?.count ?? NaN,
     gaps_over_20ms: relay.gaps?.overTarget ?? NaN,
     machine_gaps_over_20ms: result.machine.gapsOverTarget ?? NaN,
@@ -273,7 +284,7 @@ async function runOne(z: Sizes, run: number, kind: RunRecord['kind'], log: (line
     // for a CPU: woken late by the machine.
     machine_worst_gap_ms: result.machine.worstGap?.gapMs ?? NaN,
     machine_worst_gap_woken_late_ms: wokenLate(result.machine),
-    gaps_waiting_pct: relay.gaps && relay.gaps.total.gapMs > 0 ? (relay.gaps.total.waitingMs / relay.gaps.total.gapMs) * 100 : NaN,
+    gaps_waiting_pct: pct(relay.gaps?.total.waitingMs, relay.gaps?.total.gapMs),
   };
   let sweepStartInWindowMs = NaN;
   if (hasBacklog(kind)) {
@@ -314,6 +325,11 @@ async function machineAtRest(windowMs: number): Promise<ProbeReading> {
   } finally {
     probe.stop();
   }
+}
+
+/** part / whole in per cent; NaN where either is unknown or the whole is 0. */
+function pct(part: number | undefined, whole: number | undefined): number {
+  return part !== undefined && whole !== undefined && whole > 0 ? (part / whole) * 100 : NaN;
 }
 
 /** How much of a probe's worst gap it neither ran nor waited for a CPU: the machine woke it late. */

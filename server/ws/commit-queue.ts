@@ -74,6 +74,8 @@ export class CommitQueue {
   private holding = false;
   /** Since when queued envelopes wait for their turn at the write lock (performance.now()), or null. */
   private lockWaitSince: number | null = null;
+  /** Told each transaction's start (performance.now()) and length in ms, if set: how a profiler attributes event-loop stalls to commits. */
+  onCommitTimed: ((start: number, ms: number) => void) | null = null;
   readonly stats: CommitQueueStats = { commits: 0, envelopes: 0, maxBatch: 0, failedCommits: 0, syncs: 0, longestCommitMs: 0, longestLockWaitMs: 0, lockTurns: 0, lockWaitMs: 0 };
 
   /**
@@ -143,6 +145,7 @@ export class CommitQueue {
         const outcomes = this.target.commit(chunk.map((p) => p.item));
         const ms = performance.now() - t0;
         if (ms > this.stats.longestCommitMs) this.stats.longestCommitMs = ms;
+        this.onCommitTimed?.(t0, ms);
         this.noteCommit(chunk.length);
         this.onCommitted();
         const fresh = outcomes.filter(isNew).length;

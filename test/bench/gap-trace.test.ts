@@ -35,6 +35,27 @@ describe.runIf(process.platform === 'linux')('GapTrace', () => {
     }
   });
 
+  it('attributes to a gap the part of a reported span inside it, and nothing of one outside it', async () => {
+    const trace = GapTrace.start()!;
+    try {
+      await tick();
+      trace.reset();
+      const t0 = performance.now();
+      while (performance.now() < t0 + 60);
+      // A 30 ms span inside the gap, and one well before it.
+      trace.span(t0 + 10, 30);
+      trace.span(t0 - 5_000, 30);
+      await tick();
+      const r = trace.reading();
+      expect(r.worst!.gapMs).toBeGreaterThanOrEqual(60);
+      expect(r.worst!.commitMs).toBeCloseTo(30, 5);
+      expect(r.overTargetTotal.commitMs).toBeCloseTo(30, 5);
+      expect(r.total.commitMs).toBeCloseTo(30, 5);
+    } finally {
+      trace.stop();
+    }
+  });
+
   it('counts the gaps over the stall target apart from the shorter ones', async () => {
     const trace = GapTrace.start()!;
     const busy = async (ms: number) => {
@@ -49,6 +70,8 @@ describe.runIf(process.platform === 'linux')('GapTrace', () => {
       const long = await busy(60);
       expect(long.overTarget).toBeGreaterThanOrEqual(1);
       expect(long.overTarget).toBeLessThanOrEqual(long.count);
+      expect(long.overTargetTotal.gapMs).toBeGreaterThanOrEqual(60);
+      expect(long.overTargetTotal.gapMs).toBeLessThanOrEqual(long.total.gapMs);
       // A 12 ms gap is recorded (over GAP_MS) and over the target only if the machine stretched it past 20 ms.
       const short = await busy(12);
       expect(GAP_MS).toBeLessThan(12);
