@@ -16,6 +16,11 @@ export interface RelayConfig {
   allowedOrigins: string[];
   /** Set the Secure flag on the session cookie (on behind HTTPS). */
   secureCookies: boolean;
+  /**
+   * Reverse proxies whose X-Forwarded-For is believed (their exact IP addresses): requests from them
+   * count against the client's address, not the proxy's (server/client-address.ts). Empty: the TCP peer.
+   */
+  trustedProxies: string[];
   sessionTtlMs: number;
   /** Where structured logs go (stdout by default). */
   logStream: Writable | undefined;
@@ -81,6 +86,7 @@ export function defaultConfig(overrides: ConfigOverrides = {}): RelayConfig {
     webDir: null,
     allowedOrigins: [],
     secureCookies: false,
+    trustedProxies: [],
     sessionTtlMs: 30 * 24 * 3600 * 1000,
     logStream: undefined,
     logLevel: 'info',
@@ -119,7 +125,7 @@ export function defaultConfig(overrides: ConfigOverrides = {}): RelayConfig {
   };
 }
 
-/** Reads DATA_DIR, RELAY_SECRET_FILE, PORT, HOST, ALLOWED_ORIGINS, SECURE_COOKIES, LOG_LEVEL. */
+/** Reads DATA_DIR, RELAY_SECRET_FILE, PORT, HOST, ALLOWED_ORIGINS, SECURE_COOKIES, TRUSTED_PROXIES, LOG_LEVEL. */
 export function configFromEnv(env: NodeJS.ProcessEnv, webDir: string | null): RelayConfig {
   const port = env.PORT ? Number(env.PORT) : 8080;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be 0..65535, got ${env.PORT}`);
@@ -131,6 +137,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv, webDir: string | null): Re
     webDir,
     allowedOrigins: (env.ALLOWED_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     secureCookies: env.SECURE_COOKIES === '1',
+    trustedProxies: (env.TRUSTED_PROXIES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     logLevel: env.LOG_LEVEL ?? 'info',
   });
 }

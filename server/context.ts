@@ -4,6 +4,7 @@ import type { Context } from 'hono';
 import type { Selectable } from 'kysely';
 import type { z } from 'zod';
 import { UmbraError, fromB64, type ServerFrame } from '../shared/index.ts';
+import { clientAddressOf } from './client-address.ts';
 import type { RelayConfig } from './config.ts';
 import type { DB } from './db.ts';
 import type { Logger } from './log.ts';
@@ -31,6 +32,8 @@ export interface Services {
   store: RelayStore;
   rooms: RoomStore;
   config: RelayConfig;
+  /** config.trustedProxies, checked and normalised (server/client-address.ts). */
+  trustedProxies: ReadonlySet<string>;
   log: Logger;
   hub: HubPort;
   secret: Buffer;
@@ -93,6 +96,7 @@ export function decodeB64(text: string, field: string): Uint8Array {
   }
 }
 
-export function clientAddress(c: Ctx): string {
-  return c.env.incoming.socket.remoteAddress ?? 'unknown';
+/** Where a request comes from: the TCP peer, or the client a trusted proxy names (server/client-address.ts). */
+export function clientAddress(c: Ctx, s: Services): string {
+  return clientAddressOf(c.env.incoming.socket.remoteAddress, c.env.incoming.headers['x-forwarded-for'], s.trustedProxies);
 }

@@ -7,6 +7,7 @@ import { initCrypto } from '../shared/index.ts';
 import { createApp } from './app.ts';
 import type { RelayConfig } from './config.ts';
 import type { Services } from './context.ts';
+import { trustedProxySet } from './client-address.ts';
 import { Checkpointer } from './checkpointer.ts';
 import { DB_FILE, openDb, type OpenedDb } from './db.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -41,6 +42,8 @@ const CLIENT_ERROR_STATUS: Record<string, string> = {
 };
 
 export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
+  // A mistyped proxy address stops the relay before it opens anything.
+  const trustedProxies = trustedProxySet(config.trustedProxies);
   await initCrypto();
   const log = createLogger(config.logLevel, config.logStream);
   const db = await openDb(config.dataDir);
@@ -59,6 +62,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
     store,
     rooms: new RoomStore(db, config.now),
     config,
+    trustedProxies,
     log,
     secret: loadRelaySecret(config.secretFile ?? defaultSecretFile(config.dataDir), store.userCount() > 0),
     throttles: {

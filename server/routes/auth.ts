@@ -37,7 +37,7 @@ export function authRoutes(s: Services): Hono<AppEnv> {
   });
 
   app.post('/signup', async (c) => {
-    const address = clientAddress(c);
+    const address = clientAddress(c, s);
     const wait = s.throttles.signupAddress.retryAfter(address);
     if (wait) throw new UmbraError('rate_limited', 'too many sign-ups from this address; try again later', wait);
     const body = await readBody(c, SignupRequest);
@@ -77,7 +77,7 @@ export function authRoutes(s: Services): Hono<AppEnv> {
   });
 
   app.post('/login', async (c) => {
-    const address = clientAddress(c);
+    const address = clientAddress(c, s);
     const body = await readBody(c, LoginRequest);
     const authKey = decodeB64(body.authKey, 'authKey');
     // Per account and address, so a stranger elsewhere cannot lock the owner out with a few guesses;

@@ -13,6 +13,7 @@ import {
   type ErrorCode,
   type ServerFrame,
 } from '../../shared/index.ts';
+import { clientAddressOf } from '../client-address.ts';
 import { decodeB64, type HubPort, type PushFrame, type Services } from '../context.ts';
 import { httpStatus } from '../errors.ts';
 import { originAllowed } from '../origin.ts';
@@ -118,7 +119,7 @@ export class Hub implements HubPort {
       this.s.log.info({ event: 'ws_rejected', reason: 'session' }, 'upgrade refused');
       return reject(socket, 'unauthorized', 'log in first');
     }
-    const address = req.socket.remoteAddress ?? 'unknown';
+    const address = clientAddressOf(req.socket.remoteAddress, req.headers['x-forwarded-for'], this.s.trustedProxies);
     const userId = user.id;
     const username = user.username;
     // accept() holds only what a connection keeps; closures made here would keep this whole

@@ -393,10 +393,11 @@ export class WsProbe {
   static open(
     relay: { url: string },
     cookie: string | undefined,
-    o: { perMessageDeflate?: boolean; localAddress?: string } = {},
+    o: { perMessageDeflate?: boolean; localAddress?: string; forwardedFor?: string } = {},
   ): Promise<WsProbe> {
     const headers: Record<string, string> = { origin: new URL(relay.url).origin };
     if (cookie) headers.cookie = cookie;
+    if (o.forwardedFor !== undefined) headers['x-forwarded-for'] = o.forwardedFor;
     const ws = new WebSocket(wsUrl(relay), { headers, perMessageDeflate: o.perMessageDeflate ?? false, localAddress: o.localAddress });
     const probe = new WsProbe(ws);
     return new Promise((resolve, reject) => {

@@ -47,6 +47,7 @@ function loginFrom(
   localAddress: string,
   username: string,
   authKey: Uint8Array,
+  extraHeaders: Record<string, string> = {},
 ): Promise<{ status: number; body: any }> {
   const body = JSON.stringify({ username, authKey: toB64(authKey) });
   const url = new URL('/api/auth/login', target.url);
@@ -58,7 +59,7 @@ function loginFrom(
         path: url.pathname,
         method: 'POST',
         localAddress,
-        headers: { origin: url.origin, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        headers: { origin: url.origin, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extraHeaders },
       },
       (res) => {
         let text = '';
@@ -303,6 +304,57 @@ describe('brute-force throttles', () => {
       const fresh = await loginFrom(r, '127.0.1.200', victim, key);
       expect(fresh.status).toBe(429);
       expect(fresh.body.error.code).toBe('rate_limited');
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it('behind a trusted proxy, counts failures against the address the proxy names, which a client cannot choose', async () => {
+    const r = await startTestRelay({ trustedProxies: ['127.0.0.1'], throttle: { addressFailures: 3, accountFailures: 1000, windowMs: 60_000 } });
+    try {
+      const real = uniqueName('proxied');
+      const c = r.client();
+      await c.signUp(real, PASSWORD);
+      c.disconnect();
+      const key = await authKeyFor(r, real, PASSWORD);
+      // The proxy (127.0.0.1) appends the client's address; a client may have written anything before it.
+      const via = (xff: string, k: Uint8Array, name = real) => loginFrom(r, '127.0.0.1', name, k, { 'x-forwarded-for': xff });
+      for (const xff of ['203.0.113.5', '10.9.9.9, 203.0.113.5', '198.51.100.1,203.0.113.5']) {
+        expect((await via(xff, crypto.randomBytes(32), uniqueName('guess'))).status).toBe(401);
+      }
+      const blocked = await via('203.0.113.5', key);
+      expect(blocked.status).toBe(429);
+      expect(blocked.body.error.code).toBe('rate_limited');
+      // Another client behind the same proxy is not locked out, and neither is the proxy's own address.
+      expect((await via('203.0.113.6', key)).status).toBe(200);
+      expect((await loginFrom(r, '127.0.0.1', real, key)).status).toBe(200);
+      // A malformed entry where the proxy's should be stops at the proxy: never an address of the client's choosing.
+      expect((await via('203.0.113.5, not-an-address', key)).status).toBe(200);
+
+      // From a peer that is not a trusted proxy the header is ignored: forging it does not escape the lock.
+      for (let i = 0; i < 3; i++) {
+        expect((await loginFrom(r, '127.0.0.2', uniqueName('guess'), crypto.randomBytes(32), { 'x-forwarded-for': `192.0.2.${i}` })).status).toBe(401);
+      }
+      const forged = await loginFrom(r, '127.0.0.2', real, key, { 'x-forwarded-for': '192.0.2.77' });
+      expect(forged.status).toBe(429);
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it('ignores X-Forwarded-For when no proxy is trusted', async () => {
+    const r = await startTestRelay({ throttle: { addressFailures: 2, accountFailures: 1000, windowMs: 60_000 } });
+    try {
+      const real = uniqueName('direct');
+      const c = r.client();
+      await c.signUp(real, PASSWORD);
+      c.disconnect();
+      const key = await authKeyFor(r, real, PASSWORD);
+      for (const xff of ['203.0.113.1', '203.0.113.2']) {
+        expect((await loginFrom(r, '127.0.0.3', uniqueName('guess'), crypto.randomBytes(32), { 'x-forwarded-for': xff })).status).toBe(401);
+      }
+      const blocked = await loginFrom(r, '127.0.0.3', real, key, { 'x-forwarded-for': '203.0.113.3' });
+      expect(blocked.status).toBe(429);
     } finally {
       await r.stop();
     }

@@ -66,7 +66,7 @@ function lastSeq(r: TestRelay, conv: string): number {
 }
 
 /** A ready connection: opened with `cookie`, hello answered. */
-async function ready(r: TestRelay, cookie: string, o: { localAddress?: string } = {}): Promise<WsProbe> {
+async function ready(r: TestRelay, cookie: string, o: { localAddress?: string; forwardedFor?: string } = {}): Promise<WsProbe> {
   const p = await WsProbe.open(r, cookie, o);
   const hello = await p.request({ t: 'hello' });
   expect(hello.t).toBe('hello');
@@ -318,6 +318,21 @@ describe('rate and connection limits', () => {
     await expectAlive(again);
     for (const p of [...first.slice(1), elsewhere, again]) await expectAlive(p);
     for (const p of [...first, elsewhere, again]) p.close();
+  });
+
+  it('behind a trusted proxy, limits connections per forwarded address', async () => {
+    const r = await startRelay({ trustedProxies: ['127.0.0.1'], limits: { maxConnectionsPerAddress: 2 } });
+    const { aliceCookie, bobCookie } = await startPair(r);
+    await waitFor(() => r.hub.connectionCount() === 0, 5000, 'the sign-up connections to close');
+    const first = [await ready(r, aliceCookie, { forwardedFor: '203.0.113.5' }), await ready(r, bobCookie, { forwardedFor: '198.51.100.9, 203.0.113.5' })];
+    const extra = await WsProbe.open(r, aliceCookie, { forwardedFor: '203.0.113.5' });
+    expect((await extra.closed).code).toBe(CLOSE.policy);
+    // Other clients behind the same proxy still connect.
+    const other = await ready(r, bobCookie, { forwardedFor: '203.0.113.6' });
+    const direct = await ready(r, aliceCookie);
+    expect(r.hub.connectionCount()).toBe(4);
+    for (const p of [...first, other, direct]) await expectAlive(p);
+    for (const p of [...first, other, direct]) p.close();
   });
 
   it('terminates a connection that stops answering pings, and keeps one that answers', async () => {
