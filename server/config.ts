@@ -57,6 +57,8 @@ export interface RelayConfig {
     windowMs: number;
     /** Sign-ups per address within the window. */
     signupsPerAddress: number;
+    /** Requests to join one room by one user within the window (each one notifies the room's admins). */
+    joinRequestsPerRoom: number;
   };
   /** Disappearing messages: how often the sweeper runs (0: never on its own) and rows per batch. */
   sweep: { intervalMs: number; batch: number; maxBatchMs: number };
@@ -110,6 +112,7 @@ export function defaultConfig(overrides: ConfigOverrides = {}): RelayConfig {
       addressFailures: 50,
       windowMs: 15 * 60 * 1000,
       signupsPerAddress: 20,
+      joinRequestsPerRoom: 5,
     },
     sweep: { intervalMs: 5_000, batch: 2_000, maxBatchMs: 5 },
     wal: { checkpointIntervalMs: 100, restartWalBytes: 8 * 1024 * 1024, maxWalBytes: 64 * 1024 * 1024 },

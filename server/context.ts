@@ -48,6 +48,8 @@ export interface Services {
     loginAccountAnywhere: Throttle;
     loginAddress: Throttle;
     signupAddress: Throttle;
+    /** Requests to join, per room and requester (`<room id>/<user id>`). */
+    joinRequest: Throttle;
   };
 }
 

@@ -70,6 +70,7 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
       loginAccountAnywhere: new Throttle(t.accountFailures * 10, t.windowMs, config.now),
       loginAddress: new Throttle(t.addressFailures, t.windowMs, config.now),
       signupAddress: new Throttle(t.signupsPerAddress, t.windowMs, config.now),
+      joinRequest: new Throttle(t.joinRequestsPerRoom, t.windowMs, config.now),
     },
     hub: undefined as unknown as Hub,
     walGuard: () => checkpointer.guard(),

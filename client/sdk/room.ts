@@ -224,6 +224,11 @@ export class Room extends Timeline {
     if (this.stateSignal.value !== 'member') this.stateSignal.value = 'waiting-for-approval';
   }
 
+  /** The request `markWaiting` announced was refused (e.g. `rate_limited`): back to `before`, unless something else happened since. */
+  unmarkWaiting(before: RoomState): void {
+    if (this.stateSignal.value === 'waiting-for-approval') this.stateSignal.value = before;
+  }
+
   /** Verifies and takes a summary, one at a time; then an admin's client rotates if a leave asks for it. */
   private async take(summary: ConversationSummary): Promise<void> {
     const run = this.loads.then(() => this.apply(summary));

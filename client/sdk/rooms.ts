@@ -120,6 +120,7 @@ export class RoomList {
     const known = this.map.get(id);
     if (known?.state.value === 'member') return known;
     const room = known ?? this.add(Room.waiting(id, d));
+    const before = room.state.value;
     room.markWaiting(name);
     const signed = signJoinRequest(
       { v: 1, kind: 'join-request', conv: id, username: d.me.username, identityKey: toB64(d.me.keys.signing.publicKey), at: d.now() },
@@ -129,8 +130,9 @@ export class RoomList {
       await d.http.post(`/api/rooms/${id}/join`, { statement: signed.statement, sig: toB64(signed.sig) }, OkResponse);
     } catch (err) {
       if (!(err instanceof UmbraError && err.code === 'conflict')) {
-        // No request was made: a room this device had not known goes again.
+        // No request was made: a room this device had not known goes again, a known one is as it was.
         if (!known) this.drop(id);
+        else room.unmarkWaiting(before);
         throw err;
       }
       await room.refresh(); // already a member

@@ -81,7 +81,12 @@ export function roomRoutes(s: Services): Hono<AppEnv> {
       throw new UmbraError('bad_request', 'the join request must carry your identity key');
     }
     if (s.rooms.roleOf(id, me.id) !== undefined) throw new UmbraError('conflict', 'you are already a member of this room');
+    // Each request notifies every admin: a requester asks a room a few times per window at most.
+    const throttleKey = `${id}/${me.id}`;
+    const wait = s.throttles.joinRequest.retryAfter(throttleKey);
+    if (wait) throw new UmbraError('rate_limited', 'you have asked to join this room too often; try again later', wait);
     s.rooms.requestJoin(id, me.id, signed);
+    s.throttles.joinRequest.record(throttleKey);
     s.hub.push(s.rooms.adminIds(id), { t: 'join-request', conv: id, username: me.username });
     return c.json({ ok: true }, 202);
   });

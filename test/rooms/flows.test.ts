@@ -153,6 +153,68 @@ describe('joining', () => {
   });
 });
 
+describe('join-request throttle', () => {
+  it('refuses a requester past the limit for one room, changing nothing, and lets them ask again after the window', async () => {
+    let now = Date.now();
+    const r = await startTestRelay({ now: () => now, throttle: { joinRequestsPerRoom: 2, windowMs: 60_000 } });
+    const clients: { disconnect(): void }[] = [];
+    const someone = async (prefix: string) => {
+      const p = await signUpPerson(r, prefix);
+      clients.push(p.client);
+      return p;
+    };
+    const requestRow = (conv: string, name: string) =>
+      queryDb<{ status: string; created_at: number }>(
+        r,
+        'SELECT j.status, j.created_at FROM join_requests j JOIN users u ON u.id = j.user_id WHERE j.conv_id = ? AND u.username = ?',
+        conv,
+        name,
+      );
+    try {
+      const [ann, dan, eve] = [await someone('ann'), await someone('dan'), await someone('eve')];
+      const name = roomName();
+      const room = await ann.client.createRoom(name, { policy: 'private' });
+      const listed = (who: string) => waitFor(() => room.pendingRequests.value.some((q) => q.username === who), 5000, `${who} listed`);
+
+      // Two requests, each declined.
+      const danRoom = await dan.client.joinRoom(name);
+      for (let i = 0; i < 2; i++) {
+        if (i > 0) expect(await dan.client.joinRoom(name)).toBe(danRoom);
+        await listed(dan.name);
+        await room.decline(dan.name);
+        await waitFor(() => danRoom.state.value === 'declined', 5000, 'declined');
+      }
+
+      // The third is refused, and nothing changes: the stored request, dan's view, ann's list.
+      const before = requestRow(room.id, dan.name);
+      expect(before).toEqual([{ status: 'declined', created_at: now }]);
+      await expect(dan.client.joinRoom(name)).rejects.toMatchObject({ code: 'rate_limited' });
+      expect(danRoom.state.value).toBe('declined');
+      expect(requestRow(room.id, dan.name)).toEqual(before);
+
+      // Someone else asking this room, and dan asking another room, are not held back.
+      const eveRoom = await eve.client.joinRoom(name);
+      expect(eveRoom.state.value).toBe('waiting-for-approval');
+      await listed(eve.name);
+      expect(room.pendingRequests.value.map((q) => q.username)).toEqual([eve.name]);
+      const otherName = roomName();
+      const other = await ann.client.createRoom(otherName, { policy: 'private' });
+      expect((await dan.client.joinRoom(otherName)).state.value).toBe('waiting-for-approval');
+      await waitFor(() => other.pendingRequests.value.length === 1, 5000, 'dan listed in the other room');
+
+      // Once the window has passed, dan may ask again.
+      now += 60_001;
+      expect(await dan.client.joinRoom(name)).toBe(danRoom);
+      expect(danRoom.state.value).toBe('waiting-for-approval');
+      await listed(dan.name);
+      expect(requestRow(room.id, dan.name)).toEqual([{ status: 'pending', created_at: now }]);
+    } finally {
+      for (const c of clients) c.disconnect();
+      await r.stop();
+    }
+  });
+});
+
 describe('removal and leaving', () => {
   it('three chat; an admin removes the third, the others move to a new key, and the removed client cannot read on', async () => {
     const [ann, bea, cat] = [await person('ann'), await person('bea'), await person('cat')];
