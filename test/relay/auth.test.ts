@@ -42,6 +42,14 @@ async function expectUmbraError(p: Promise<unknown>, code: string): Promise<Umbr
 }
 
 /** POST /api/auth/login from a chosen local address (loopback has all of 127.0.0.0/8). */
+/** Signs `username` up on `r` (the client disconnects again) and returns its log-in key. */
+async function accountOn(r: TestRelay, username: string): Promise<Uint8Array> {
+  const c = r.client();
+  await c.signUp(username, PASSWORD);
+  c.disconnect();
+  return authKeyFor(r, username, PASSWORD);
+}
+
 function loginFrom(
   target: { url: string },
   localAddress: string,
@@ -294,10 +302,7 @@ describe('brute-force throttles', () => {
     const r = await startTestRelay({ throttle: { accountFailures: 2, addressFailures: 1000, windowMs: 60_000 } });
     try {
       const victim = uniqueName('spread');
-      const c = r.client();
-      await c.signUp(victim, PASSWORD);
-      c.disconnect();
-      const key = await authKeyFor(r, victim, PASSWORD);
+      const key = await accountOn(r, victim);
       for (let host = 1; host <= 10; host++) {
         for (let i = 0; i < 2; i++) expect((await loginFrom(r, `127.0.1.${host}`, victim, crypto.randomBytes(32))).status).toBe(401);
       }
@@ -313,10 +318,7 @@ describe('brute-force throttles', () => {
     const r = await startTestRelay({ trustedProxies: ['127.0.0.1'], throttle: { addressFailures: 3, accountFailures: 1000, windowMs: 60_000 } });
     try {
       const real = uniqueName('proxied');
-      const c = r.client();
-      await c.signUp(real, PASSWORD);
-      c.disconnect();
-      const key = await authKeyFor(r, real, PASSWORD);
+      const key = await accountOn(r, real);
       // The proxy (127.0.0.1) appends the client's address; a client may have written anything before it.
       const via = (xff: string, k: Uint8Array, name = real) => loginFrom(r, '127.0.0.1', name, k, { 'x-forwarded-for': xff });
       for (const xff of ['203.0.113.5', '10.9.9.9, 203.0.113.5', '198.51.100.1,203.0.113.5']) {
@@ -346,10 +348,7 @@ describe('brute-force throttles', () => {
     const r = await startTestRelay({ throttle: { addressFailures: 2, accountFailures: 1000, windowMs: 60_000 } });
     try {
       const real = uniqueName('direct');
-      const c = r.client();
-      await c.signUp(real, PASSWORD);
-      c.disconnect();
-      const key = await authKeyFor(r, real, PASSWORD);
+      const key = await accountOn(r, real);
       for (const xff of ['203.0.113.1', '203.0.113.2']) {
         expect((await loginFrom(r, '127.0.0.3', uniqueName('guess'), crypto.randomBytes(32), { 'x-forwarded-for': xff })).status).toBe(401);
       }
@@ -364,10 +363,7 @@ describe('brute-force throttles', () => {
     const r = await startTestRelay({ throttle: { addressFailures: 4, accountFailures: 1000, windowMs: 60_000 } });
     try {
       const real = uniqueName('real');
-      const c = r.client();
-      await c.signUp(real, PASSWORD);
-      c.disconnect();
-      const key = await authKeyFor(r, real, PASSWORD);
+      const key = await accountOn(r, real);
       const req = (local: string, name: string, k: Uint8Array) => loginFrom(r, local, name, k);
       for (let i = 0; i < 4; i++) {
         expect((await req('127.0.0.1', uniqueName('guess'), crypto.randomBytes(32))).status).toBe(401);
