@@ -5,7 +5,9 @@
 // a gap the thread slept (blocked in a system call). Time spent in garbage collection during the
 // gap comes from the gc performance entries, and time inside the relay's group commits (SQLite on
 // the event loop) from the spans the relay reports (`span`). monitorEventLoopDelay says how long
-// the worst stall was; this says whose it was. Linux only: elsewhere `GapTrace.start()` returns null.
+// the worst stall was; this says whose it was. The kernel brings a running thread's counters up
+// to date at scheduler ticks (4 ms at HZ=250), so either end of a gap can be one tick stale: read
+// running and waiting to within a tick or two, not to the millisecond. Linux only: elsewhere `GapTrace.start()` returns null.
 import fs from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
 
