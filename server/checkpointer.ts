@@ -46,15 +46,16 @@ export interface CheckpointStats {
 }
 
 /**
- * The lock that keeps the relay's writes (group commits, HTTP writes, housekeeping) and the
+ * The lock that keeps the relay's writes (HTTP writes, housekeeping, group commits when there is
+ * no writer thread), the writer thread's group commits (server/ws/writer.ts) and the checkpoint
  * thread's writes (sweep batches, RESTART and TRUNCATE checkpoints) apart: one Int32 in shared
- * memory, 0 free, 1 held by the relay, 2 by the thread. The relay only ever tries it, through its
- * write turns (server/write-turns.ts: a write that finds it taken waits without holding the event
- * loop), except when closing; the thread waits for it. SQLite's own lock would make the relay's
- * writes sleep in its busy handler instead.
+ * memory, 0 free, 1 held by the relay's event loop, 2 by the checkpoint thread, 3 by the writer
+ * thread. The event loop only ever tries it, through its write turns (server/write-turns.ts: a
+ * write that finds it taken waits without holding the event loop), except when closing; the
+ * threads wait for it. SQLite's own lock would make writers sleep in its busy handler instead.
  *
- * A second Int32 says the relay wants the lock: a try that fails raises it, one that succeeds
- * lowers it. A sweep batch looks at it between its short chunks and commits early when it is up,
+ * A second Int32 says a writer (the event loop or the writer thread) wants the lock: a try that
+ * fails raises it, one that succeeds lowers it. A sweep batch looks at it between its short chunks and commits early when it is up,
  * so a delivery waits for at most one chunk and the batch's commit, not a whole batch.
  */
 export class WriteLock {
@@ -73,7 +74,15 @@ export class WriteLock {
 
   /** Takes it for the relay, waiting (blocking) while the thread has it; only for shutting down. */
   acquire(): void {
-    while (!this.tryAcquire()) Atomics.wait(this.cell, 0, 2, 5);
+    for (;;) {
+      const held = Atomics.compareExchange(this.cell, 0, 0, 1);
+      if (held === 0) {
+        Atomics.store(this.cell, 1, 0);
+        return;
+      }
+      Atomics.store(this.cell, 1, 1);
+      Atomics.wait(this.cell, 0, held, 5);
+    }
   }
 
   release(): void {
@@ -81,7 +90,7 @@ export class WriteLock {
     Atomics.notify(this.cell, 0);
   }
 
-  /** Who holds it now: 0 nobody, 1 the relay, 2 the thread. */
+  /** Who holds it now: 0 nobody, 1 the relay's event loop, 2 the checkpoint thread, 3 the writer thread (server/ws/writer.ts). */
   get holder(): number {
     return Atomics.load(this.cell, 0);
   }
@@ -108,11 +117,13 @@ db.pragma('wal_autocheckpoint = 0');
 db.pragma('cache_size = -16384');
 if (db.pragma('secure_delete', { simple: true }) !== 1) throw new Error('secure_delete did not take');
 const passive = () => db.pragma('wal_checkpoint(PASSIVE)')[0];
-// The write lock shared with the relay's group commits (0 free, 1 relay, 2 this thread): taken
-// only around this thread's own writes, so the relay's event loop never waits on SQLite's lock.
+// The write lock shared with the relay's writes (0 free, 1 the relay's event loop, 2 this thread,
+// 3 the writer thread): taken only around this thread's own writes, so no writer ever waits in
+// SQLite's busy handler.
 const lock = new Int32Array(workerData.lock);
 const locked = (run) => {
-  while (Atomics.compareExchange(lock, 0, 0, 2) !== 0) Atomics.wait(lock, 0, 1, 20);
+  let held;
+  while ((held = Atomics.compareExchange(lock, 0, 0, 2)) !== 0) Atomics.wait(lock, 0, held, 20);
   try { return run(); } finally { Atomics.store(lock, 0, 0); Atomics.notify(lock, 0); }
 };
 // The sweep: the keys of the oldest expired envelopes, read outside the write lock and sorted,

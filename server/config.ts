@@ -40,6 +40,8 @@ export interface RelayConfig {
     maxBufferedBytes: number;
     /** Most envelopes stored in one group-commit transaction. */
     maxCommitBatch: number;
+    /** Group commits run on a writer thread's own connection (server/ws/writer.ts); false runs them on the event loop. */
+    writerThread: boolean;
     /**
      * Most new envelopes pushed (and readable) before the fsync that makes them durable; past it,
      * pushes wait for the fsync. After an unclean stop every conversation's next seq skips this
@@ -104,6 +106,7 @@ export function defaultConfig(overrides: ConfigOverrides = {}): RelayConfig {
       maxConnectionsPerAddress: 50,
       maxBufferedBytes: 4 * 1024 * 1024,
       maxCommitBatch: 1000,
+      writerThread: true,
       maxUnsyncedPushes: 4096,
       pingIntervalMs: 30_000,
     },

@@ -12,6 +12,7 @@ import type { RoomStore } from './rooms/store.ts';
 import type { RelayStore } from './store.ts';
 import type { Throttle } from './throttle.ts';
 import type { WriteTurns } from './write-turns.ts';
+import type { EnvelopeWriter } from './ws/writer.ts';
 
 export type UserRow = Selectable<DB['users']>;
 
@@ -37,6 +38,8 @@ export interface Services {
   log: Logger;
   hub: HubPort;
   secret: Buffer;
+  /** The writer thread that commits envelopes off the event loop (server/ws/writer.ts), or null to commit on it. */
+  writer: EnvelopeWriter | null;
   /** Keeps the WAL under its bound; the delivery path calls it after each commit. */
   walGuard?: () => void;
   /** Turns at the write lock shared with the checkpoint thread, for every write on the event loop (server/write-turns.ts). */

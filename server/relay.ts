@@ -19,6 +19,7 @@ import { Sweeper } from './sweeper.ts';
 import { Throttle } from './throttle.ts';
 import { WriteTurns } from './write-turns.ts';
 import { Hub } from './ws/hub.ts';
+import { EnvelopeWriter } from './ws/writer.ts';
 
 export interface RunningRelay {
   url: string;
@@ -28,6 +29,8 @@ export interface RunningRelay {
   hub: Hub;
   sweeper: Sweeper;
   checkpointer: Checkpointer;
+  /** The writer thread for group commits, or null (config.limits.writerThread false). */
+  writer: EnvelopeWriter | null;
   /** Turns at the write lock for every write on the event loop, with their counters. */
   writeTurns: WriteTurns;
   log: Logger;
@@ -57,6 +60,18 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
     const conversations = store.skipSeqs(config.limits.maxUnsyncedPushes);
     log.warn({ event: 'unclean_stop', conversations, skipped: config.limits.maxUnsyncedPushes }, 'the relay did not stop cleanly last time; every conversation skips seqs');
   }
+  const writeTurns = new WriteTurns(checkpointer.writeLock);
+  let closing = false;
+  const writer = config.limits.writerThread
+    ? new EnvelopeWriter(path.join(config.dataDir, DB_FILE), checkpointer.writeLock.buffer, config.wal.restartWalBytes, () => writeTurns.unlocked())
+    : null;
+  if (writer) {
+    writer.onDied((err) => {
+      // Stopping ends the thread too; only a death while running is news.
+      if (!closing) log.error({ event: 'writer_died', message: err.message }, 'the writer thread failed; envelopes are committed on the relay connection');
+    });
+    writer.start();
+  }
   const t = config.throttle;
   const services: Services = {
     store,
@@ -73,8 +88,9 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
       joinRequest: new Throttle(t.joinRequestsPerRoom, t.windowMs, config.now),
     },
     hub: undefined as unknown as Hub,
+    writer,
     walGuard: () => checkpointer.guard(),
-    writeTurns: new WriteTurns(checkpointer.writeLock),
+    writeTurns,
   };
   const hub = new Hub(services);
   services.hub = hub;
@@ -130,13 +146,16 @@ export async function startRelay(config: RelayConfig): Promise<RunningRelay> {
     hub,
     sweeper,
     checkpointer,
+    writer,
     writeTurns: services.writeTurns,
     log,
     server,
     close: async () => {
       clearInterval(housekeeping);
       await sweeper.stop();
-      hub.close();
+      closing = true;
+      await hub.close();
+      await writer?.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await checkpointer.stop();

@@ -1,6 +1,6 @@
 // The relay's storage operations. Every multi-row write is one SQLite transaction, so a failure
 // leaves nothing half-written; reads never return an envelope past its expiry.
-import { sql, type Selectable } from 'kysely';
+import type { Selectable } from 'kysely';
 import {
   UmbraError,
   type ConversationSummary,
@@ -10,6 +10,7 @@ import {
 } from '../shared/index.ts';
 import { toB64 } from '../shared/crypto/bytes.ts';
 import type Database from 'better-sqlite3';
+import { APPEND_SQL, appendEnvelope, type AppendOutcome, type AppendRow } from './append.ts';
 import { SYNCHRONOUS_LEVEL, type DB, type OpenedDb } from './db.ts';
 
 type UserRow = Selectable<DB['users']>;
@@ -72,7 +73,7 @@ export const SWEEP_DELETE_SQL = 'delete from envelopes where conv_id = ? and seq
 
 export class RelayStore {
   private sessionAliveStatement: Database.Statement | undefined;
-  private hotStatements: Record<'existing' | 'nextSeq' | 'insert' | 'membership' | 'memberIds' | 'sweep', Database.Statement> | undefined;
+  private hotStatements: Record<'existing' | 'nextSeq' | 'insert' | 'opened' | 'lastSeq' | 'membership' | 'memberIds' | 'sweep', Database.Statement> | undefined;
 
   /**
    * Member lists of conversations, for the delivery path. Temporary triggers on this connection
@@ -82,6 +83,8 @@ export class RelayStore {
   private readonly memberCache = new Map<string, { ids: number[]; set: Set<number> }>();
   /** Committed with `deferSync` and not yet released, per conversation, in commit order (see release). */
   private readonly unreleased = new Map<string, number[]>();
+  /** Conversations with batches on the writer thread: how many, and the last seq reads may serve (see capInFlight). */
+  private readonly inFlight = new Map<string, { batches: number; upTo: number }>();
 
   constructor(
     readonly db: OpenedDb,
@@ -367,31 +370,29 @@ export class RelayStore {
     if (o.deferSync) this.db.sqlite.pragma('synchronous = OFF');
     let results: (AppendResult | UmbraError)[];
     try {
-      results = this.db.sqlite
-        .transaction(() =>
-          batch.map((e) => {
-            try {
-              return this.appendOne(e);
-            } catch (err) {
-              if (err instanceof UmbraError) return err;
-              throw err;
-            }
-          }),
-        )
-        .immediate();
+      const h = this.hot;
+      const now = this.now();
+      results = this.db.sqlite.transaction(() => batch.map((e) => outcomeOf(appendEnvelope(h, appendRowOf(e), now)))).immediate();
     } finally {
       if (o.deferSync) this.db.sqlite.pragma(`synchronous = ${SYNCHRONOUS_LEVEL}`);
     }
-    if (o.deferSync) {
-      batch.forEach((e, i) => {
-        const r = results[i]!;
-        if (r instanceof UmbraError || r.duplicate) return;
-        const list = this.unreleased.get(e.env.conv);
-        if (list) list.push(r.seq);
-        else this.unreleased.set(e.env.conv, [r.seq]);
-      });
-    }
+    if (o.deferSync) this.holdUnreleased(batch, results);
     return results;
+  }
+
+  /**
+   * Envelopes committed without waiting for the disk (here with `deferSync`, or on the writer
+   * thread) stay unreadable until released: every read of their conversation stops before the
+   * oldest of them.
+   */
+  holdUnreleased(batch: readonly NewEnvelope[], results: readonly (AppendResult | UmbraError)[]): void {
+    batch.forEach((e, i) => {
+      const r = results[i]!;
+      if (r instanceof UmbraError || r.duplicate) return;
+      const list = this.unreleased.get(e.env.conv);
+      if (list) list.push(r.seq);
+      else this.unreleased.set(e.env.conv, [r.seq]);
+    });
   }
 
   /**
@@ -410,44 +411,36 @@ export class RelayStore {
   }
 
   /**
-   * The body of an append, inside the caller's transaction. Every check that refuses the envelope
-   * (a used client message id, an unknown conversation) comes before its first write.
+   * A batch goes to the writer thread, which may commit it before the relay hears back: until it
+   * does, reads of the batch's conversations stop at the last seq the relay knows the fate of.
+   * For a conversation with nothing in flight that is its `last_seq` now (every earlier batch has
+   * come back, and its envelopes are released or held); later batches raise it as they land.
    */
-  private appendOne({ env, senderId, ct, sig, rosterHash, opens }: NewEnvelope): AppendResult {
-    const h = this.hot;
-    const existing = h.existing.get(env.conv, senderId, env.clientMsgId) as Pick<EnvelopeRow, 'seq' | 'received_at' | 'ct' | 'sig'> | undefined;
-    if (existing) {
-      if (Buffer.compare(existing.ct, ct) !== 0 || Buffer.compare(existing.sig, sig) !== 0) {
-        throw new UmbraError('duplicate_message', 'this client message id was already used for another message');
-      }
-      return { seq: existing.seq, receivedAt: existing.received_at, duplicate: true };
+  capInFlight(batch: readonly NewEnvelope[]): void {
+    for (const conv of new Set(batch.map((e) => e.env.conv))) {
+      const cap = this.inFlight.get(conv);
+      if (cap) cap.batches++;
+      else this.inFlight.set(conv, { batches: 1, upTo: (this.hot.lastSeq.get(conv) as number | undefined) ?? 0 });
     }
-    // The first write; for an unknown conversation it matches no row and so writes nothing.
-    const seq = h.nextSeq.get(env.conv) as number | undefined;
-    if (seq === undefined) throw new UmbraError('not_found', 'no such conversation');
-    // A retry of a stored envelope returned above: its opens were applied with it the first time.
-    if (opens.length) this.markOpened(env.conv, senderId, opens);
-    const receivedAt = this.now();
-    // better-sqlite3 binds a Uint8Array (its own window of the buffer) as a blob, without a copy here.
-    h.insert.run(
-      env.conv,
-      seq,
-      senderId,
-      env.clientMsgId,
-      env.v,
-      env.suite,
-      env.type,
-      env.epoch,
-      env.counter,
-      rosterHash,
-      env.expiresAt,
-      env.expiresAt,
-      env.burnAfterMs,
-      receivedAt,
-      ct,
-      sig,
-    );
-    return { seq, receivedAt, duplicate: false };
+  }
+
+  /**
+   * A batch sent with `capInFlight` is back (`results`, held with `holdUnreleased` first), or will
+   * never be (null: its thread died; call this only once a WAL sync after the death is through).
+   */
+  uncapInFlight(batch: readonly NewEnvelope[], results: readonly (AppendResult | UmbraError)[] | null): void {
+    const newest = new Map<string, number>();
+    batch.forEach((e, i) => {
+      const r = results?.[i];
+      if (!r || r instanceof UmbraError || r.duplicate) return;
+      newest.set(e.env.conv, Math.max(newest.get(e.env.conv) ?? 0, r.seq));
+    });
+    for (const conv of new Set(batch.map((e) => e.env.conv))) {
+      const cap = this.inFlight.get(conv);
+      if (!cap) continue;
+      if (--cap.batches === 0) this.inFlight.delete(conv);
+      else cap.upTo = Math.max(cap.upTo, newest.get(conv) ?? 0);
+    }
   }
 
   /**
@@ -456,11 +449,11 @@ export class RelayStore {
    */
   private get hot() {
     this.hotStatements ??= {
-      existing: this.db.sqlite.prepare('select seq, received_at, ct, sig from envelopes where conv_id = ? and sender_id = ? and client_msg_id = ?'),
-      nextSeq: this.db.sqlite.prepare('update conversations set last_seq = last_seq + 1 where id = ? returning last_seq').pluck(),
-      insert: this.db.sqlite.prepare(
-        'insert into envelopes (conv_id, seq, sender_id, client_msg_id, v, suite, type, epoch, counter, roster_hash, expires_at, env_expires_at, burn_after_ms, received_at, ct, sig) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      ),
+      existing: this.db.sqlite.prepare(APPEND_SQL.existing),
+      nextSeq: this.db.sqlite.prepare(APPEND_SQL.nextSeq).pluck(),
+      insert: this.db.sqlite.prepare(APPEND_SQL.insert),
+      opened: this.db.sqlite.prepare(APPEND_SQL.opened),
+      lastSeq: this.db.sqlite.prepare('select last_seq from conversations where id = ?').pluck(),
       membership: this.db.sqlite.prepare(
         'select (m.user_id is not null) as member from conversations c left join members m on m.conv_id = c.id and m.user_id = ? where c.id = ?',
       ).pluck(),
@@ -468,28 +461,6 @@ export class RelayStore {
       sweep: this.db.sqlite.prepare(SWEEP_SQL),
     };
     return this.hotStatements;
-  }
-
-  /**
-   * Burn after reading: the first time a member other than the sender opens one of these
-   * envelopes, its deletion moves forward to now + its signed burn timer. Envelopes without a
-   * burn timer, already opened, or sent by `openerId` are left alone (§Disappearing messages).
-   */
-  private markOpened(convId: string, openerId: number, seqs: readonly number[]): void {
-    const now = this.now();
-    this.db.run(
-      this.q
-        .updateTable('envelopes')
-        .set((eb) => ({
-          opened_at: now,
-          expires_at: sql<number>`min(coalesce(${eb.ref('expires_at')}, ${Number.MAX_SAFE_INTEGER}), ${now} + ${eb.ref('burn_after_ms')})`,
-        }))
-        .where('conv_id', '=', convId)
-        .where('seq', 'in', [...new Set(seqs)])
-        .where('sender_id', '!=', openerId)
-        .where('burn_after_ms', 'is not', null)
-        .where('opened_at', 'is', null),
-    );
   }
 
   /**
@@ -545,7 +516,8 @@ export class RelayStore {
 
   private envelopeQuery(convId: string) {
     const now = this.now();
-    const firstUnreleased = this.unreleased.get(convId)?.[0] ?? Number.MAX_SAFE_INTEGER;
+    const cap = this.inFlight.get(convId);
+    const firstUnreleased = Math.min(this.unreleased.get(convId)?.[0] ?? Number.MAX_SAFE_INTEGER, cap ? cap.upTo + 1 : Number.MAX_SAFE_INTEGER);
     return this.q
       .selectFrom('envelopes as e')
       .innerJoin('users as u', 'u.id', 'e.sender_id')
@@ -578,4 +550,29 @@ function toStored(row: EnvelopeRow & { sender: string }): StoredEnvelope {
       sig: toB64(row.sig),
     },
   };
+}
+
+/** The flat row the shared append takes (server/append.ts). */
+export function appendRowOf({ env, senderId, ct, sig, rosterHash, opens }: NewEnvelope): AppendRow {
+  return {
+    conv: env.conv,
+    senderId,
+    clientMsgId: env.clientMsgId,
+    v: env.v,
+    suite: env.suite,
+    type: env.type,
+    epoch: env.epoch,
+    counter: env.counter,
+    expiresAt: env.expiresAt,
+    burnAfterMs: env.burnAfterMs,
+    rosterHash,
+    ct,
+    sig,
+    opens,
+  };
+}
+
+/** The shared append's outcome in the relay's terms: a result, or the error that refused the envelope. */
+export function outcomeOf(o: AppendOutcome): AppendResult | UmbraError {
+  return 'refused' in o ? new UmbraError(o.refused, o.message) : o;
 }

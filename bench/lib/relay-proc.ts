@@ -163,7 +163,8 @@ async function start(m: Extract<ToChild, { t: 'start' }>): Promise<number> {
           webDir: null,
           logLevel: 'warn',
           logStream: new Writable({ write: (chunk: Buffer, _enc, cb) => (process.stderr.write(chunk), cb()) }),
-          limits: { ...base.limits, maxConnectionsPerAddress: 100_000 },
+          // BENCH_UMBRA_WRITER=0: group commits on the event loop, to compare with the writer thread.
+          limits: { ...base.limits, maxConnectionsPerAddress: 100_000, writerThread: process.env.BENCH_UMBRA_WRITER !== '0' },
           ...(m.sweep ? { sweep: { ...base.sweep, ...m.sweep } } : {}),
         }),
       );

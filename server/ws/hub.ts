@@ -90,6 +90,19 @@ export class Hub implements HubPort {
     this.commits = new CommitQueue(
       {
         commit: (batch) => s.store.appendEnvelopes(batch, { deferSync: true }),
+        offLoop: s.writer && {
+          get alive() {
+            return s.writer!.alive;
+          },
+          commit: (batch, done) => {
+            s.store.capInFlight(batch);
+            s.writer!.commit(batch, s.config.now(), done);
+          },
+          landed: (batch, outcomes) => {
+            if (outcomes) s.store.holdUnreleased(batch, outcomes);
+            s.store.uncapInFlight(batch, outcomes);
+          },
+        },
         sync: (done) => s.store.db.syncWal(done),
         release: (items) => s.store.release(items),
       },
@@ -396,11 +409,12 @@ export class Hub implements HubPort {
     slice();
   }
 
-  close(): void {
+  /** Stores what is queued (waiting for the writer thread's batch), then closes every connection. */
+  async close(): Promise<void> {
     clearInterval(this.pinger);
     if (this.keepaliveRound) clearImmediate(this.keepaliveRound);
     this.keepaliveRound = null;
-    this.commits.flush(true);
+    await this.commits.drain();
     for (const conn of [...this.conns()]) conn.close(CLOSE.goingAway, 'relay shutting down');
     this.wss.close();
   }

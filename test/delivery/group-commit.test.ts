@@ -599,9 +599,11 @@ describe('the WAL and the checkpoint thread', () => {
     await relay.close();
     const closeMs = performance.now() - t0;
     expect(relay.checkpointer.stats.threadAlive).toBe(false);
-    // stop() waits up to 2 s for the thread to end by itself, then terminates it; it ended by itself.
+    expect(relay.writer!.alive).toBe(false);
+    // stop() waits up to 2 s for the thread to end by itself, then terminates it; it ended by
+    // itself, and so did the writer thread.
     expect(closeMs).toBeLessThan(1500);
-    expect(threads()).toBe(running - 1);
+    expect(threads()).toBe(running - 2);
   });
 
   it('sweeps and empties the WAL on its own connection once the checkpoint thread is gone', async () => {
